@@ -1,0 +1,86 @@
+"""The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``configs``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ll4al.config import ConfigError, load_config, named_configs
+from ll4al.experiment import RESULTS_FILE, run_experiment
+from ll4al.loop import CycleError
+from ll4al.pool import PoolError
+from ll4al.report import format_table, plot_learning_curves
+
+USER_ERRORS = (ConfigError, PoolError, CycleError, FileNotFoundError)
+
+
+def _print_cycle(record: dict[str, Any]) -> None:
+    extra = ""
+    if "ranking_accuracy" in record:
+        extra = f", LPM ranking acc {record['ranking_accuracy']:.3f}"
+    tqdm.write(
+        f"{record['strategy']:>14} seed {record['seed']} cycle {record['cycle']:>2} "
+        f"labeled {record['labeled']:>6}: accuracy {100 * record['accuracy']:6.2f}%{extra} "
+        f"(train {record['train_seconds']:.1f}s)"
+    )
+
+
+def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
+    config = load_config(config_name, overrides)
+    out_dir = Path(out or Path("runs") / config.name)
+    print(f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
+          f"{config.active.cycles} cycles -> {out_dir}")
+    records = run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle)
+    table = format_table(records)
+    (out_dir / "table.txt").write_text(table + "\n")
+    png = plot_learning_curves(records, out_dir / "learning_curves.png", title=config.name)
+    print("\n" + table)
+    print(f"\nresults: {out_dir / RESULTS_FILE}\ntable:   {out_dir / 'table.txt'}\nplot:    {png}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ll4al", description="Deep active learning with Learning Loss: what to label next."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="learning-loss vs random on the bundled digits data")
+    demo.add_argument("--out", default="ll4al-demo", help="output directory")
+    demo.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a config value, e.g. active.cycles=3")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    run = sub.add_parser("run", help="run an experiment from a config file or shipped name")
+    run.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
+    run.add_argument("--out", help="output directory (default: runs/<config name>)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a config value, e.g. train.epochs=5")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sub.add_parser("configs", help="list the shipped configs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "configs":
+            print("\n".join(named_configs()))
+            return 0
+        name = "demo" if args.command == "demo" else args.config
+        return _experiment(name, args.out, args.overrides, args.quiet)
+    except USER_ERRORS as err:
+        print(f"ll4al: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nll4al: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Image data held as one in-memory tensor, so batches are slices, not per-sample Python calls.
+
+On a 2-core CPU a per-sample ``Dataset``/``DataLoader`` pipeline costs more than the small
+networks we train; decoding once into a uint8 array and indexing it by batch removes that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+class ArrayDataset:
+    """Images ``[N, C, H, W]`` (uint8 or float) and, where known, their hidden labels.
+
+    ``targets`` may be ``None``: a pool whose labels nobody knows yet is served all the same;
+    labels then come only from the oracle, through the pool.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: np.ndarray | None,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        scale: float = 255.0,
+    ) -> None:
+        if images.dim() != 4:
+            raise ValueError(f"images must be [N, C, H, W], got {tuple(images.shape)}")
+        if targets is not None and len(targets) != len(images):
+            raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        self.images = images
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * scale
+        self._std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * scale
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def inputs(self, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Normalised float inputs of the samples at ``indices``."""
+        batch = self.images[torch.as_tensor(indices, dtype=torch.long)]
+        return (batch.float() - self._mean) / self._std
+
+
+@dataclass
+class TaskData:
+    """The pool (train) and the test set of a classification experiment."""
+
+    train: ArrayDataset
+    test: ArrayDataset
+    num_classes: int
+    in_channels: int
+
+
+def load_digits(seed: int = 0, test_fraction: float = 0.3) -> TaskData:
+    """scikit-learn's bundled 8x8 digits (1,797 images): the demo's data, needs no download."""
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32)).unsqueeze(1)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(images)), test_size=test_fraction, random_state=seed, stratify=bunch.target
+    )
+    mean, std = (float(bunch.images.mean()),), (float(bunch.images.std()),)
+    return TaskData(
+        train=ArrayDataset(images[idx_train], bunch.target[idx_train], mean, std, scale=1.0),
+        test=ArrayDataset(images[idx_test], bunch.target[idx_test], mean, std, scale=1.0),
+        num_classes=10,
+        in_channels=1,
+    )
+
+
+def cache_dir() -> Path:
+    """Where decoded data sets are cached (``$LL4AL_CACHE``, else ``~/.cache/ll4al``)."""
+    return Path(os.environ.get("LL4AL_CACHE", Path.home() / ".cache" / "ll4al"))
+
+
+def _decode_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from torchvision.datasets import ImageFolder
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from tqdm import tqdm
+
+    folder = ImageFolder(str(root))
+    if not folder.samples:
+        raise ValueError(f"No images found under {root}")
+    images = []
+    for path, _ in tqdm(folder.samples, desc=f"decoding {root.name}", unit="img", leave=False):
+        images.append(decode_image(read_file(path), mode=ImageReadMode.RGB).numpy())
+    return np.stack(images), np.asarray(folder.targets, dtype=np.int64), folder.classes
+
+
+def load_image_folder_split(root: Path) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """Decode an ImageFolder tree once and cache it as a uint8 array keyed by its file list."""
+    files = sorted(str(p.relative_to(root)) + f":{p.stat().st_size}" for p in root.rglob("*.*"))
+    key = hashlib.sha1("\n".join(files).encode()).hexdigest()[:16]
+    cached = cache_dir() / f"imagefolder-{root.name}-{key}.npz"
+    if cached.exists():
+        with np.load(cached, allow_pickle=False) as npz:
+            return torch.from_numpy(npz["x"]), npz["y"], list(npz["classes"])
+    x, y, classes = _decode_image_folder(root)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, y=y, classes=np.asarray(classes))
+    tmp.replace(cached)
+    return torch.from_numpy(x), y, classes
+
+
+def load_cifar10(root: str | Path, download: bool = False) -> TaskData:
+    """CIFAR-10 from an ImageFolder copy (``root/train``, ``root/test``) or torchvision's files.
+
+    ``download=True`` lets torchvision fetch the official archive into ``root``.
+    """
+    root = Path(root).expanduser()
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        x_train, y_train, _ = load_image_folder_split(root / "train")
+        x_test, y_test, _ = load_image_folder_split(root / "test")
+    else:
+        from torchvision.datasets import CIFAR10
+
+        if not root.exists() and not download:
+            raise FileNotFoundError(
+                f"CIFAR-10 data directory {root} does not exist; point data.root at an "
+                "ImageFolder copy (train/, test/) or set data.download: true"
+            )
+        try:
+            train = CIFAR10(str(root), train=True, download=download)
+            test = CIFAR10(str(root), train=False, download=download)
+        except RuntimeError as err:
+            raise FileNotFoundError(
+                f"No CIFAR-10 found in {root} (neither train/ and test/ image folders nor "
+                f"torchvision's cifar-10-batches-py): {err}"
+            ) from err
+        x_train = torch.from_numpy(train.data).permute(0, 3, 1, 2).contiguous()
+        x_test = torch.from_numpy(test.data).permute(0, 3, 1, 2).contiguous()
+        y_train, y_test = np.asarray(train.targets), np.asarray(test.targets)
+    return TaskData(
+        train=ArrayDataset(x_train, y_train, CIFAR10_MEAN, CIFAR10_STD),
+        test=ArrayDataset(x_test, y_test, CIFAR10_MEAN, CIFAR10_STD),
+        num_classes=10,
+        in_channels=3,
+    )
+
+
+def random_crop_flip(
+    batch: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pad-and-random-crop plus horizontal flip on a whole batch ``[B, C, H, W]`` at once.
+
+    The batch is already normalised, so zero padding is padding with the mean colour.
+    """
+    b, c, h, w = batch.shape
+    padded = torch.nn.functional.pad(batch, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # [B, H, 1]
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # [B, 1, W]
+    cropped = padded[torch.arange(b)[:, None, None], :, rows, cols]  # [B, H, W, C]
+    cropped = cropped.permute(0, 3, 1, 2)
+    flip = torch.rand(b, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], cropped.flip(3), cropped).contiguous()

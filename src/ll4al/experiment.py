@@ -1,0 +1,114 @@
+"""An experiment: strategies x seeds of active-learning runs from one config, resumable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ll4al.config import ConfigError, ExperimentConfig
+from ll4al.data import TaskData, load_cifar10, load_digits
+from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
+from ll4al.models import MODELS, build_model
+from ll4al.pool import SimulatedOracle
+from ll4al.runtime import resolve_precision, select_device
+from ll4al.strategies import get_strategy
+from ll4al.tasks import ClassificationTask
+
+RESULTS_FILE = "results.jsonl"
+
+
+def load_task_data(config: ExperimentConfig) -> TaskData:
+    """The data named by the config (``digits`` is bundled; ``cifar10`` is read from disk)."""
+    name = config.data.name
+    if name == "digits":
+        return load_digits(seed=0)
+    if name == "cifar10":
+        root = config.data.resolved_root()
+        if not root.exists() and not config.data.download:
+            raise FileNotFoundError(
+                f"data directory {root} does not exist; set data.root (or $LL4AL_DATA) to the "
+                "folder holding CIFAR-10, or data.download: true to fetch it"
+            )
+        return load_cifar10(root, download=config.data.download)
+    raise ConfigError(f"unknown data set {name!r}; choose 'digits' or 'cifar10'")
+
+
+def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:
+    return out_dir / "runs" / f"{strategy}-seed{seed}"
+
+
+def collect_results(out_dir: Path) -> list[dict[str, Any]]:
+    """All saved cycle records under ``out_dir``, sorted by strategy, seed and cycle."""
+    records = []
+    for state_file in sorted((out_dir / "runs").glob("*/state.json")):
+        records.extend(json.loads(state_file.read_text())["records"])
+    return sorted(records, key=lambda r: (r["strategy"], r["seed"], r["cycle"]))
+
+
+def write_results(out_dir: Path) -> Path:
+    """Rewrite ``results.jsonl`` from the saved states (so a resumed run never duplicates)."""
+    path = out_dir / RESULTS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in collect_results(out_dir)))
+    tmp.replace(path)
+    return path
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    on_cycle: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume) every strategy and seed of ``config``, writing ``results.jsonl``."""
+    out_dir = Path(out_dir)
+    data = load_task_data(config)
+    config.validate(pool_size=len(data.train))
+    if data.train.targets is None or data.test.targets is None:
+        raise ConfigError("a simulated experiment needs the labels of the pool and test set")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    device = select_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    if config.model.name not in MODELS:
+        raise ConfigError(f"unknown model {config.model.name!r}; choose from {sorted(MODELS)}")
+    spec = MODELS[config.model.name]
+    lpm_layers = config.model.lpm_layers or spec.lpm_layers
+    embedding_layer = config.model.embedding_layer or spec.embedding_layer
+    example = data.train.inputs(torch.arange(2))
+    task = ClassificationTask()
+
+    def make_learner(with_lpm: bool):
+        model = build_model(config.model.name, data.num_classes, data.in_channels,
+                            config.model.width)
+        return build_learner(model, task, device, precision, with_lpm, lpm_layers,
+                             config.model.lpm_hidden, example, embedding_layer,
+                             config.eval_batch_size)
+
+    fingerprint = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
+    test_labels = data.test.targets.tolist()
+    oracle = SimulatedOracle(data.train.targets)
+
+    def record_cycle(record: dict[str, Any]) -> None:
+        write_results(out_dir)
+        if on_cycle is not None:
+            on_cycle(record)
+
+    for seed in config.seeds:
+        for name in config.strategies:
+            run = ActiveLearningRun(
+                run_dir_for(out_dir, name, seed),
+                RunSpec(get_strategy(name), seed, config.train, config.active.initial,
+                        config.active.query_size, config.active.subset, config.active.cycles,
+                        fingerprint),
+                make_learner, task, data.train, oracle, data.test, test_labels, progress,
+            )
+            run.run(on_cycle=record_cycle)
+    write_results(out_dir)
+    return collect_results(out_dir)

@@ -1,0 +1,70 @@
+"""Reading intermediate features of any network by layer name, without changing the network.
+
+Both the loss prediction module and feature-based strategies (core-set) need a model's
+intermediate activations; forward hooks give them to us for any ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def resolve_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` in ``model.named_modules()``, or a ValueError naming it."""
+    modules = dict(model.named_modules())
+    if name in modules and name != "":
+        return modules[name]
+    close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.5)
+    hint = f" Close matches: {', '.join(close)}." if close else ""
+    raise ValueError(
+        f"Unknown layer {name!r} in {type(model).__name__}.{hint} "
+        "Layer names are those of model.named_modules()."
+    )
+
+
+def first_tensor(output: object, layer: str) -> torch.Tensor:
+    """The tensor a layer produced: itself, or the first element of a tuple/list output."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise TypeError(
+        f"Layer {layer!r} returned {type(output).__name__}, not a tensor; "
+        "hook one of its submodules that returns a tensor instead."
+    )
+
+
+def global_pool(features: torch.Tensor) -> torch.Tensor:
+    """Pool a feature map to one vector per sample.
+
+    ``[B, C, H, W]`` conv maps are averaged over H and W, ``[B, T, C]`` token maps over T
+    (batch-first), ``[B, C]`` vectors are kept as they are.
+    """
+    if features.dim() == 4:
+        return features.mean(dim=(2, 3))
+    if features.dim() == 3:
+        return features.mean(dim=1)
+    if features.dim() == 2:
+        return features
+    raise ValueError(f"cannot pool features of shape {tuple(features.shape)}; expected 2-4 dims")
+
+
+@contextmanager
+def capture_pooled(model: nn.Module, layer: str) -> Iterator[list[torch.Tensor]]:
+    """Collect the pooled output of ``layer`` for every forward pass inside the block."""
+    module = resolve_layer(model, layer)
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+        captured.append(global_pool(first_tensor(output, layer)).detach().float())
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()

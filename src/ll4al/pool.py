@@ -1,0 +1,114 @@
+"""The pool: which samples are labeled, with the labels the oracle gave, and its persistence."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Oracle = Callable[[np.ndarray], list[Any]]
+
+
+class PoolError(ValueError):
+    """A request the pool cannot honour (unknown index, labeling twice, a corrupt file)."""
+
+
+class Pool:
+    """Labeled and unlabeled indices of a data set of ``size`` samples.
+
+    Labels are those the oracle gave (a human or a simulation), kept in the order they came,
+    so that the pool never needs the data set's own labels: unlabeled data works as well.
+    """
+
+    def __init__(self, size: int, labels: dict[int, Any] | None = None) -> None:
+        if size <= 0:
+            raise PoolError("the pool is empty: a data set of at least one sample is needed")
+        self.size = size
+        self._labels: dict[int, Any] = {}
+        if labels:
+            self.add_labels(list(labels), list(labels.values()))
+
+    @property
+    def labeled(self) -> np.ndarray:
+        """Labeled indices, in the order they were labeled."""
+        return np.fromiter(self._labels, dtype=np.int64, count=len(self._labels))
+
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """Unlabeled indices, ascending."""
+        mask = np.ones(self.size, dtype=bool)
+        mask[self.labeled] = False
+        return np.flatnonzero(mask)
+
+    def labels_of(self, indices: Sequence[int] | np.ndarray) -> list[Any]:
+        try:
+            return [self._labels[int(i)] for i in indices]
+        except KeyError as err:
+            raise PoolError(f"index {err.args[0]} is not labeled") from None
+
+    def add_labels(self, indices: Sequence[int] | np.ndarray, labels: Sequence[Any]) -> None:
+        """Record the oracle's labels; every index must be in range and still unlabeled."""
+        indices = [int(i) for i in indices]
+        if len(indices) != len(labels):
+            raise PoolError(f"{len(indices)} indices but {len(labels)} labels")
+        if len(set(indices)) != len(indices):
+            raise PoolError("the same index appears twice in one labeling request")
+        bad = [i for i in indices if not 0 <= i < self.size]
+        if bad:
+            raise PoolError(f"indices out of range [0, {self.size}): {bad[:5]}")
+        again = [i for i in indices if i in self._labels]
+        if again:
+            raise PoolError(f"indices already labeled: {again[:5]}")
+        self._labels.update(zip(indices, labels, strict=True))
+
+    def label_with(self, oracle: Oracle, indices: np.ndarray) -> None:
+        """Ask ``oracle`` for the labels of ``indices`` and record them."""
+        self.add_labels(indices, oracle(indices))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "labeled": [[i, lab] for i, lab in self._labels.items()]}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Pool:
+        try:
+            return cls(int(state["size"]), {int(i): lab for i, lab in state["labeled"]})
+        except (KeyError, TypeError, ValueError) as err:
+            raise PoolError(f"not a valid pool state: {err}") from err
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pool:
+        return cls.from_dict(read_json(path))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, turning a corrupt one into an error that names the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise PoolError(f"{path} is corrupt (not valid JSON: {err}); it was left untouched") from err
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write to a temporary file and rename it, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+class SimulatedOracle:
+    """Reveals the known labels of a benchmark data set, as a human annotator would."""
+
+    def __init__(self, targets: np.ndarray) -> None:
+        self.targets = np.asarray(targets)
+
+    def __call__(self, indices: np.ndarray) -> list[Any]:
+        return self.targets[np.asarray(indices, dtype=np.int64)].tolist()

@@ -1,0 +1,72 @@
+"""The query-strategy contract: given the model and the data, pick K pool indices to label."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ll4al.learner import Learner, PoolData
+
+
+class QueryStrategy(ABC):
+    """One way of choosing the next samples to label.
+
+    ``query`` receives the learner (model, LPM, task, device), the pool data, the labeled
+    indices, the candidate indices (the random subset of the unlabeled pool) and K, and
+    returns K distinct candidate indices, most wanted first. Rules shared by all strategies:
+    K must be in ``1..len(candidates)`` (K equal to it returns every candidate), candidates
+    must be distinct and unlabeled; anything else raises ``ValueError``. Randomness comes only
+    from ``rng``, so a seed fixes the answer.
+    """
+
+    name: ClassVar[str]
+    #: Whether the learner must carry a loss prediction module (trained jointly).
+    needs_loss_prediction: ClassVar[bool] = False
+
+    def query(
+        self,
+        learner: Learner,
+        data: PoolData,
+        labeled: np.ndarray,
+        candidates: np.ndarray,
+        k: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        labeled = np.asarray(labeled, dtype=np.int64)
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if len(candidates) == 0:
+            raise ValueError("no candidates to choose from: the unlabeled pool is empty")
+        if len(np.unique(candidates)) != len(candidates):
+            raise ValueError("candidates contain duplicate indices")
+        overlap = np.intersect1d(candidates, labeled)
+        if len(overlap):
+            raise ValueError(f"candidates include labeled indices: {overlap[:5].tolist()}")
+        if not 1 <= k <= len(candidates):
+            raise ValueError(
+                f"cannot pick K={k} from {len(candidates)} candidates; "
+                f"K must be between 1 and {len(candidates)}"
+            )
+        picked = np.asarray(self.select(learner, data, labeled, candidates, k, rng), np.int64)
+        if len(picked) != k or len(np.unique(picked)) != k or not np.isin(picked, candidates).all():
+            raise RuntimeError(f"{type(self).__name__} broke the query contract")
+        return picked
+
+    @abstractmethod
+    def select(
+        self,
+        learner: Learner,
+        data: PoolData,
+        labeled: np.ndarray,
+        candidates: np.ndarray,
+        k: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Pick K of ``candidates``; inputs are already validated."""
+
+
+def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The K candidates with the highest scores, highest first; ties keep candidate order."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return candidates[order[:k]]

@@ -1,0 +1,54 @@
+"""Core-set (Sener & Savarese, 2018): cover the feature space with K new centres."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ll4al.learner import Learner, PoolData
+from ll4al.strategies.base import QueryStrategy
+
+
+def k_center_greedy(
+    candidates: torch.Tensor, centres: torch.Tensor, k: int, first: int = 0, chunk: int = 4096
+) -> list[int]:
+    """Greedy k-centre: repeatedly take the candidate farthest from every centre so far.
+
+    Returns positions into ``candidates``. With no initial centres the first pick is
+    ``first``. Distances to the initial centres are computed in chunks to bound memory.
+    """
+    min_dist = torch.full((len(candidates),), float("inf"))
+    for start in range(0, len(centres), chunk):
+        block = torch.cdist(candidates, centres[start : start + chunk])
+        min_dist = torch.minimum(min_dist, block.min(dim=1).values)
+    picked: list[int] = []
+    for _ in range(k):
+        pos = first if not picked and len(centres) == 0 else int(torch.argmax(min_dist))
+        picked.append(pos)
+        dist = torch.cdist(candidates, candidates[pos : pos + 1]).squeeze(1)
+        min_dist = torch.minimum(min_dist, dist)
+        min_dist[pos] = -1.0  # never pick the same candidate twice
+    return picked
+
+
+class CoreSetStrategy(QueryStrategy):
+    """k-centre greedy over the penultimate features of labeled samples and candidates."""
+
+    name = "core-set"
+
+    def select(
+        self,
+        learner: Learner,
+        data: PoolData,
+        labeled: np.ndarray,
+        candidates: np.ndarray,
+        k: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        cand = learner.infer(data, candidates, ["embedding"])["embedding"].double()
+        if len(labeled):
+            centres = learner.infer(data, labeled, ["embedding"])["embedding"].double()
+        else:
+            centres = cand[:0]
+        first = int(rng.integers(len(candidates)))
+        return candidates[k_center_greedy(cand, centres, k, first=first)]

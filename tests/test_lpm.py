@@ -1,0 +1,126 @@
+import pytest
+import torch
+from torch import nn
+
+from ll4al import LearningLoss, ranking_loss
+from ll4al.models import CifarResNet18
+
+
+def check_wrapper(model, layers, x):
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    wrapped = LearningLoss(model, layers, hidden=16, example_input=x)
+    wrapped.eval()
+    with torch.no_grad():
+        output, predicted = wrapped(x)
+    return wrapped, expected, output, predicted
+
+
+def assert_registered(wrapped, n_layers):
+    names = {n for n, _ in wrapped.named_parameters()}
+    for k in range(n_layers):
+        assert f"heads.{k}.0.weight" in names
+        assert f"heads.{k}.0.weight" in wrapped.state_dict()
+    assert "out.weight" in names
+
+
+def test_cifar_resnet18():
+    x = torch.randn(4, 3, 32, 32)
+    layers = ["layer1", "layer2", "layer3", "layer4"]
+    wrapped, expected, output, predicted = check_wrapper(CifarResNet18(width=0.25), layers, x)
+    assert torch.equal(output, expected)
+    assert predicted.shape == (4,)
+    assert_registered(wrapped, 4)
+    assert wrapped.heads[0][0].in_features == 16 and wrapped.heads[3][0].in_features == 128
+
+
+def test_torchvision_resnet18():
+    from torchvision.models import resnet18
+
+    x = torch.randn(2, 3, 64, 64)
+    layers = ["layer1", "layer2", "layer3", "layer4"]
+    wrapped, expected, output, predicted = check_wrapper(resnet18(weights=None), layers, x)
+    assert torch.equal(output, expected)
+    assert predicted.shape == (2,)
+    assert [h[0].in_features for h in wrapped.heads] == [64, 128, 256, 512]
+
+
+def test_transformer_encoder_on_tokens():
+    layer = nn.TransformerEncoderLayer(d_model=24, nhead=4, dim_feedforward=32, batch_first=True)
+    model = nn.TransformerEncoder(layer, num_layers=3, enable_nested_tensor=False)
+    x = torch.randn(5, 7, 24)  # [B, T, C]
+    wrapped, expected, output, predicted = check_wrapper(model, ["layers.0", "layers.2"], x)
+    assert torch.allclose(output, expected)
+    assert predicted.shape == (5,)
+    assert [h[0].in_features for h in wrapped.heads] == [24, 24]
+
+
+def test_ssdlite_backbone():
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    detector = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=4)
+    backbone = detector.backbone
+    x = torch.randn(2, 3, 320, 320)
+    layers = ["features.0", "features.1", "extra.0", "extra.3"]
+    wrapped, expected, output, predicted = check_wrapper(backbone, layers, x)
+    assert list(output) == list(expected)
+    assert all(torch.equal(output[k], expected[k]) for k in expected)
+    assert predicted.shape == (2,)
+    assert_registered(wrapped, 4)
+
+
+def test_unknown_layer_names_it_and_close_matches():
+    with pytest.raises(ValueError, match=r"'layer5'.*layer1"):
+        LearningLoss(CifarResNet18(width=0.25), ["layer5"])
+
+
+class TwoBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used = nn.Linear(4, 3)
+        self.unused = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_layer_that_never_runs_is_reported():
+    wrapped = LearningLoss(TwoBranch(), ["used", "unused"])
+    with pytest.raises(RuntimeError, match="unused"):
+        wrapped(torch.randn(2, 4))
+
+
+def test_lazy_sizes_are_inferred_on_first_call():
+    wrapped = LearningLoss(TwoBranch(), ["used"], hidden=8)
+    _, predicted = wrapped(torch.randn(3, 4))
+    assert predicted.shape == (3,)
+    assert wrapped.heads[0][0].in_features == 3
+
+
+def ranking_grads_on_target(stop_gradient: bool):
+    torch.manual_seed(0)
+    model = CifarResNet18(width=0.125)
+    x = torch.randn(8, 3, 32, 32)
+    wrapped = LearningLoss(model, ["layer2", "layer4"], hidden=8, example_input=x)
+    wrapped.stop_gradient = stop_gradient
+    _, predicted = wrapped(x)
+    loss = ranking_loss(predicted, torch.arange(8.0))
+    loss.backward()
+    target_grad = sum(p.grad.abs().sum() for p in model.parameters() if p.grad is not None)
+    lpm_grad = wrapped.out.weight.grad.abs().sum()
+    return float(target_grad), float(lpm_grad)
+
+
+def test_ranking_loss_reaches_target_only_without_stop_gradient():
+    target_grad, lpm_grad = ranking_grads_on_target(stop_gradient=False)
+    assert target_grad > 0 and lpm_grad > 0
+    target_grad, lpm_grad = ranking_grads_on_target(stop_gradient=True)
+    assert target_grad == 0 and lpm_grad > 0
+
+
+def test_remove_hooks_leaves_model_unchanged():
+    model = TwoBranch()
+    wrapped = LearningLoss(model, ["used"])
+    wrapped.remove_hooks()
+    assert not model.used._forward_hooks
