@@ -1,0 +1,181 @@
+"""I-NSGA-II/LTR: NSGA-II whose search is steered by a RankNet learned from a DM's pair answers.
+
+The loop of Li, Lai & Yao (2023): run plain NSGA-II for ``tau`` generations; then, every ``tau``
+generations while queries remain, show the DM ``mu`` pairs of current solutions, retrain the
+preference model on every pair so far, and let it lead the next ``tau`` generations (see
+:mod:`ll4al.preference.survival`). Consulting stops when the query budget is used or when the
+best-scored solution stops moving; evolution continues with the last model until the
+generation budget is spent, so every algorithm gets the same number of evaluations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.problem import Problem
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from ll4al.preference.decision_maker import DecisionMaker
+from ll4al.preference.model import PreferenceLoss, PreferenceModel
+from ll4al.preference.survival import PreferenceSurvival
+
+
+@dataclass
+class LTRResult:
+    """Final population and bookkeeping of one I-NSGA-II/LTR run."""
+
+    F: np.ndarray
+    X: np.ndarray
+    n_evals: int
+    dm_queries: int
+    consultations: int
+    model: PreferenceModel
+
+
+def choose_pairs(
+    F: np.ndarray, mu: int, rng: np.random.Generator, model: PreferenceModel | None = None
+) -> list[tuple[int, int]]:
+    """``mu`` index pairs of rows of ``F`` to show the DM.
+
+    Candidates are the distinct non-dominated rows (the DM has no use for dominated ones),
+    or all distinct rows if fewer than two are non-dominated. Before a model exists the pairs
+    are random. Afterwards half of them put one of the top quarter by current score against a
+    random candidate, which sharpens the model where it matters (around the ROI), and the
+    other half stay random so that a wrong early model can still be corrected elsewhere.
+    """
+    _, unique = np.unique(F, axis=0, return_index=True)
+    unique = np.sort(unique)
+    front = unique[NonDominatedSorting().do(F[unique], only_non_dominated_front=True)]
+    candidates = front if len(front) >= 2 else unique
+    if len(candidates) < 2:
+        return []
+    top = candidates
+    if model is not None and model.is_trained:
+        order = np.argsort(-model.score(F[candidates]), kind="stable")
+        top = candidates[order[: max(2, len(candidates) // 4)]]
+    pairs: list[tuple[int, int]] = []
+    for k in range(mu):
+        first = rng.choice(top if k < mu // 2 else candidates)
+        second = rng.choice(candidates[candidates != first])
+        pairs.append((int(first), int(second)))
+    return pairs
+
+
+def consult(
+    F: np.ndarray,
+    dm: DecisionMaker,
+    model: PreferenceModel,
+    mu: int,
+    rng: np.random.Generator,
+) -> int:
+    """One consultation: ask ``mu`` pairs, add the answers, retrain. Returns queries asked."""
+    pairs = choose_pairs(F, mu, rng, model)
+    for i, j in pairs:
+        model.add_pair(F[i], F[j], dm.prefers_first(F[i], F[j]))
+    if pairs:
+        model.fit(context=F)
+    return len(pairs)
+
+
+def run_ltr_nsga2(
+    problem: Problem,
+    dm: DecisionMaker,
+    pop_size: int,
+    n_gen: int,
+    tau: int = 10,
+    mu: int = 10,
+    max_queries: int | None = None,
+    seed: int = 0,
+    loss: PreferenceLoss = "logistic",
+    niche_radius: float = 0.02,
+    convergence_tol: float | None = None,
+    epochs: int = 200,
+) -> LTRResult:
+    """Run I-NSGA-II/LTR for ``n_gen`` generations (``pop_size * n_gen`` evaluations).
+
+    The DM is consulted after generations ``tau, 2 tau, ...`` (never after the last one) while
+    fewer than ``max_queries`` pairs have been asked (``None``: no cap). With
+    ``convergence_tol`` set, consulting also stops once the best-scored solution moves less
+    than that (normalised objective space) between two consultations.
+
+    Torch runs single-threaded meanwhile: the RankNet is so small that intra-op threads only
+    add overhead, and on a busy machine they slow each step by orders of magnitude.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_ltr_nsga2(
+            problem,
+            dm,
+            pop_size,
+            n_gen,
+            tau,
+            mu,
+            max_queries,
+            seed,
+            loss,
+            niche_radius,
+            convergence_tol,
+            epochs,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_ltr_nsga2(
+    problem: Problem,
+    dm: DecisionMaker,
+    pop_size: int,
+    n_gen: int,
+    tau: int,
+    mu: int,
+    max_queries: int | None,
+    seed: int,
+    loss: PreferenceLoss,
+    niche_radius: float,
+    convergence_tol: float | None,
+    epochs: int,
+) -> LTRResult:
+    model = PreferenceModel(n_obj=problem.n_obj, loss=loss, epochs=epochs, seed=seed)
+    algorithm = NSGA2(
+        pop_size=pop_size, survival=PreferenceSurvival(model, niche_radius=niche_radius)
+    )
+    algorithm.setup(problem, termination=("n_gen", n_gen), seed=seed, verbose=False)
+    rng = np.random.default_rng(seed)
+    queries = consultations = 0
+    previous_best: np.ndarray | None = None
+    consulting = True
+    while algorithm.has_next():
+        algorithm.next()
+        gen = algorithm.n_gen
+        if not consulting or gen % tau != 0 or gen >= n_gen:
+            continue
+        if max_queries is not None and queries + mu > max_queries:
+            consulting = False
+            continue
+        F = algorithm.pop.get("F")
+        queries += consult(F, dm, model, mu, rng)
+        consultations += 1
+        if not model.is_trained:
+            continue
+        scores = model.score(F)
+        algorithm.pop.set("crowding", scores)
+        best = model.normalizer.transform(F[int(np.argmax(scores))])
+        if (
+            convergence_tol is not None
+            and previous_best is not None
+            and np.linalg.norm(best - previous_best) < convergence_tol
+        ):
+            consulting = False
+        previous_best = best
+    return LTRResult(
+        F=algorithm.pop.get("F"),
+        X=algorithm.pop.get("X"),
+        n_evals=int(algorithm.evaluator.n_eval),
+        dm_queries=queries,
+        consultations=consultations,
+        model=model,
+    )

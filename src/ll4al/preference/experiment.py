@@ -1,0 +1,248 @@
+"""The epsilon* experiment: I-NSGA-II/LTR against NSGA-II, R-NSGA-II and PINSGA2.
+
+Every algorithm gets the same population size and number of generations (so the same number
+of evaluations), the interactive ones the same DM query cap. The metric is epsilon*, the
+Euclidean distance from the DM's golden point to the closest member of the final population,
+plus the mean distance of the whole population (how focused it is on the ROI).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymoo.core.problem import Problem
+from pymoo.problems import get_problem
+from scipy.stats import ranksums
+from tqdm import tqdm
+
+from ll4al.preference.algorithm import run_ltr_nsga2
+from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
+from ll4al.preference.decision_maker import ChebyshevDM, default_weights
+
+ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
+DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
+# (population size, generations) per problem and number of objectives: the NSGA-III settings
+# used by Li et al. for DTLZ1-4; ZDT (two objectives) gets NSGA-II's classic 100 x 250.
+PAPER_BUDGETS: dict[tuple[str, int], tuple[int, int]] = {
+    ("dtlz1", 3): (64, 400),
+    ("dtlz1", 5): (92, 600),
+    ("dtlz2", 3): (64, 250),
+    ("dtlz2", 5): (92, 350),
+    ("dtlz3", 3): (64, 1000),
+    ("dtlz3", 5): (92, 1000),
+    ("dtlz4", 3): (64, 600),
+    ("dtlz4", 5): (92, 1000),
+}
+ZDT_BUDGET = (100, 250)
+
+
+def make_problem(name: str, n_obj: int) -> Problem:
+    """A pymoo test problem; DTLZ gets the usual ``n_var = m + k - 1`` (k = 5 or 10)."""
+    name = name.lower()
+    if name in DTLZ_K:
+        return get_problem(name, n_var=n_obj + DTLZ_K[name] - 1, n_obj=n_obj)
+    if name.startswith("zdt"):
+        if n_obj != 2:
+            raise ValueError(f"{name} has two objectives, got n_obj={n_obj}")
+        return get_problem(name)
+    raise ValueError(f"unknown problem {name!r}: use dtlz1-dtlz4 or zdt1-zdt6")
+
+
+def default_budget(name: str, n_obj: int) -> tuple[int, int]:
+    """Paper population size and generations (for other m: the nearest listed m)."""
+    name = name.lower()
+    if name.startswith("zdt"):
+        return ZDT_BUDGET
+    listed = [m for (p, m) in PAPER_BUDGETS if p == name]
+    if not listed:
+        raise ValueError(f"no default budget for {name!r}")
+    nearest = min(listed, key=lambda m: abs(m - n_obj))
+    return PAPER_BUDGETS[(name, nearest)]
+
+
+@dataclass
+class ExperimentConfig:
+    """One problem and number of objectives, all algorithms, ``seeds`` seeds (0..seeds-1)."""
+
+    problem: str = "dtlz2"
+    n_obj: int = 3
+    seeds: int = 11
+    pop_size: int | None = None
+    generations: int | None = None
+    tau: int = 10
+    mu: int = 10
+    max_queries: int | None = None
+    noise_kappa: float | None = None
+    weights: Sequence[float] | None = None
+    algorithms: Sequence[str] = field(default_factory=lambda: list(ALGORITHMS))
+    loss: str = "logistic"
+    niche_radius: float = 0.02
+
+    def budget(self) -> tuple[int, int]:
+        pop, gen = default_budget(self.problem, self.n_obj)
+        return self.pop_size or pop, self.generations or gen
+
+    def query_cap(self) -> int:
+        """I-NSGA-II/LTR's queries when it consults after every ``tau`` generations."""
+        if self.max_queries is not None:
+            return self.max_queries
+        _, n_gen = self.budget()
+        return self.mu * len(range(self.tau, n_gen, self.tau))
+
+    def dm_weights(self) -> np.ndarray:
+        return default_weights(self.n_obj) if self.weights is None else np.asarray(self.weights)
+
+
+def distances(F: np.ndarray, golden: np.ndarray) -> tuple[float, float]:
+    """(epsilon*, mean distance) of a population ``F`` to the golden point."""
+    d = np.linalg.norm(np.asarray(F, dtype=float) - golden, axis=1)
+    return float(d.min()), float(d.mean())
+
+
+def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, np.ndarray]:
+    """One algorithm on one seed; returns the results.jsonl record and the final objectives."""
+    problem = make_problem(cfg.problem, cfg.n_obj)
+    pop_size, n_gen = cfg.budget()
+    dm = ChebyshevDM(cfg.dm_weights(), kappa=cfg.noise_kappa, seed=seed)
+    golden = dm.golden_point(problem)
+    start = time.perf_counter()
+    runners: dict[str, Callable[[], RunResult]] = {
+        "nsga2": lambda: run_nsga2(problem, pop_size, n_gen, seed),
+        "r-nsga2": lambda: run_rnsga2(problem, golden, pop_size, n_gen, seed),
+        "pinsga2": lambda: run_pinsga2(
+            problem, dm, pop_size, n_gen, cfg.tau, cfg.query_cap(), seed=seed
+        ),
+    }
+    if algorithm == "ltr-nsga2":
+        res = run_ltr_nsga2(
+            problem,
+            dm,
+            pop_size,
+            n_gen,
+            tau=cfg.tau,
+            mu=cfg.mu,
+            max_queries=cfg.query_cap(),
+            seed=seed,
+            loss=cfg.loss,
+            niche_radius=cfg.niche_radius,  # type: ignore[arg-type]
+        )
+        F, n_evals, queries = res.F, res.n_evals, res.dm_queries
+    elif algorithm in runners:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's trust-constr chatter inside PINSGA2
+            out = runners[algorithm]()
+        F, n_evals, queries = out.F, out.n_evals, out.dm_queries
+    else:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
+    eps_star, mean_distance = distances(F, golden)
+    record = {
+        "algorithm": algorithm,
+        "seed": seed,
+        "eps_star": eps_star,
+        "mean_distance": mean_distance,
+        "dm_queries": queries,
+        "problem": cfg.problem,
+        "n_obj": cfg.n_obj,
+        "pop_size": pop_size,
+        "generations": n_gen,
+        "n_evals": n_evals,
+        "golden_point": golden.tolist(),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    return record, F
+
+
+def summary_table(records: Sequence[dict], reference: str = "ltr-nsga2") -> str:
+    """Markdown table: mean and std of epsilon* and mean distance, Wilcoxon rank-sum p of
+    epsilon* against ``reference``, and mean DM queries, per algorithm."""
+    by_alg: dict[str, list[dict]] = {}
+    for r in records:
+        by_alg.setdefault(r["algorithm"], []).append(r)
+    ref = [r["eps_star"] for r in by_alg.get(reference, [])]
+    lines = [
+        "| algorithm | eps* mean ± std | mean distance mean ± std | p vs "
+        + reference
+        + " | DM queries | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for alg in [a for a in ALGORITHMS if a in by_alg] + sorted(set(by_alg) - set(ALGORITHMS)):
+        eps = np.array([r["eps_star"] for r in by_alg[alg]])
+        mean_d = np.array([r["mean_distance"] for r in by_alg[alg]])
+        queries = np.mean([r["dm_queries"] for r in by_alg[alg]])
+        p = "—" if alg == reference or not ref else f"{ranksums(eps, ref).pvalue:.2e}"
+        lines.append(
+            f"| {alg} | {eps.mean():.4f} ± {eps.std(ddof=1) if len(eps) > 1 else 0.0:.4f} "
+            f"| {mean_d.mean():.4f} ± {mean_d.std(ddof=1) if len(mean_d) > 1 else 0.0:.4f} "
+            f"| {p} | {queries:.0f} | {len(eps)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_final_populations(
+    finals: dict[str, np.ndarray], golden: np.ndarray, path: Path, title: str
+) -> None:
+    """One 3-D scatter per algorithm of its final population, the golden point as a star."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(4.2 * len(finals), 4.4))
+    for k, (alg, F) in enumerate(finals.items()):
+        ax = fig.add_subplot(1, len(finals), k + 1, projection="3d")
+        ax.scatter(F[:, 0], F[:, 1], F[:, 2], s=8, alpha=0.7, label="final population")
+        ax.scatter(*golden, marker="*", s=220, c="red", label="golden point")
+        ax.set_title(alg)
+        ax.set_xlabel("f1")
+        ax.set_ylabel("f2")
+        ax.set_zlabel("f3")
+        ax.view_init(elev=25, azim=45)
+    fig.axes[0].legend(loc="upper left", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> list[dict]:
+    """Run every algorithm on every seed; write results.jsonl, table.md and (m = 3) a PNG.
+
+    results.jsonl is appended to after every run, so an interrupted experiment keeps what it
+    has done.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+    results_path.write_text("")
+    records: list[dict] = []
+    finals: dict[str, np.ndarray] = {}
+    jobs = [(seed, alg) for seed in range(cfg.seeds) for alg in cfg.algorithms]
+    for seed, alg in tqdm(jobs, desc=f"{cfg.problem} m={cfg.n_obj}", disable=not progress):
+        record, F = run_single(cfg, alg, seed)
+        records.append(record)
+        if seed == 0:
+            finals[alg] = F
+        with results_path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+    pop_size, n_gen = cfg.budget()
+    header = (
+        f"# {cfg.problem.upper()}, m = {cfg.n_obj}: epsilon* to the golden point\n\n"
+        f"Population {pop_size}, {n_gen} generations ({pop_size * n_gen} evaluations) for every "
+        f"algorithm; tau = {cfg.tau}, mu = {cfg.mu}, DM query cap {cfg.query_cap()}; "
+        f"noise kappa = {cfg.noise_kappa}; {cfg.seeds} seeds. p: Wilcoxon rank-sum test of "
+        "epsilon* against ltr-nsga2.\n\n"
+    )
+    (out / "table.md").write_text(header + summary_table(records))
+    if cfg.n_obj == 3 and records:
+        plot_final_populations(
+            finals,
+            np.asarray(records[0]["golden_point"]),
+            out / "final_populations.png",
+            f"{cfg.problem.upper()} m=3, seed 0, {n_gen} generations",
+        )
+    return records

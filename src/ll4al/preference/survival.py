@@ -1,0 +1,85 @@
+"""NSGA-II environmental selection in which the learned preference replaces crowding distance.
+
+Non-dominated sorting is kept as is, so convergence pressure towards the Pareto front is that of
+NSGA-II. Only the last, partly accepted front is cut by the RankNet score instead of crowding
+distance, which pulls the population towards the DM's region of interest (ROI).
+
+Diversity rule. Cutting by score alone would fill the last front with near-copies of the single
+best-scored point, and the population would collapse long before the model (trained on a few
+dozen pairs) is reliable. So the last front is filled greedily in score order, *skipping* any
+candidate closer than ``niche_radius`` (Euclidean, in the model's normalised objective space)
+to one already taken from that front; the skipped candidates fill the remaining slots, again in
+score order, only if too few are left. The best-scored point always survives, so the radius
+bounds how tightly the population packs around the ROI, not how close it gets to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pymoo.core.population import Population
+from pymoo.core.survival import Survival
+from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from ll4al.preference.model import PreferenceModel
+
+
+def select_by_score(
+    points: np.ndarray, scores: np.ndarray, n_select: int, radius: float
+) -> np.ndarray:
+    """Indices of ``n_select`` rows of ``points``: best score first, spaced by ``radius``."""
+    order = np.argsort(-scores, kind="stable")
+    chosen: list[int] = []
+    skipped: list[int] = []
+    for idx in order:
+        if len(chosen) == n_select:
+            break
+        if chosen and radius > 0:
+            gaps = np.linalg.norm(points[chosen] - points[idx], axis=1)
+            if gaps.min() < radius:
+                skipped.append(int(idx))
+                continue
+        chosen.append(int(idx))
+    chosen.extend(skipped[: n_select - len(chosen)])
+    return np.asarray(chosen, dtype=int)
+
+
+class PreferenceSurvival(Survival):
+    """NSGA-II ranking; the last front is cut by learned score with a niche radius.
+
+    Until ``model`` is trained (before the first consultation) it is plain NSGA-II rank and
+    crowding. Afterwards each individual's ``crowding`` attribute holds its score, so NSGA-II's
+    binary tournament (dominance, then larger ``crowding``) also prefers the ROI when mating.
+    """
+
+    def __init__(self, model: PreferenceModel, niche_radius: float = 0.02) -> None:
+        super().__init__(filter_infeasible=True)
+        self.model = model
+        self.niche_radius = niche_radius
+        self.nds = NonDominatedSorting()
+        self.fallback = RankAndCrowding()
+
+    def _do(self, problem, pop, *args, random_state=None, n_survive=None, **kwargs) -> Population:
+        if not self.model.is_trained:
+            return self.fallback._do(
+                problem, pop, *args, random_state=random_state, n_survive=n_survive, **kwargs
+            )
+        F = pop.get("F").astype(float, copy=False)
+        scores = self.model.score(F)
+        points = self.model.normalizer.transform(F)
+        survivors: list[int] = []
+        for rank, front in enumerate(self.nds.do(F, n_stop_if_ranked=n_survive)):
+            if len(survivors) + len(front) > n_survive:
+                keep = select_by_score(
+                    points[front], scores[front], n_survive - len(survivors), self.niche_radius
+                )
+                taken = front[keep]
+            else:
+                taken = front
+            for i in front:
+                pop[i].set("rank", rank)
+                pop[i].set("crowding", scores[i])
+            survivors.extend(int(i) for i in taken)
+            if len(survivors) >= n_survive:
+                break
+        return pop[survivors]

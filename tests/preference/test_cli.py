@@ -1,0 +1,85 @@
+import pytest
+
+pytest.importorskip("pymoo")
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+
+from ll4al.preference import cli  # noqa: E402
+
+
+def test_prefer_cli_writes_results_table_and_plot(tmp_path):
+    out = tmp_path / "run"
+    status = cli.main(
+        [
+            "--problem",
+            "dtlz2",
+            "--n-obj",
+            "3",
+            "--seeds",
+            "2",
+            "--generations",
+            "21",
+            "--pop-size",
+            "16",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted({r["algorithm"] for r in records}) == ["ltr-nsga2", "nsga2", "pinsga2", "r-nsga2"]
+    assert sorted({r["seed"] for r in records}) == [0, 1]
+    for r in records:
+        assert {"algorithm", "seed", "eps_star", "mean_distance", "dm_queries"} <= set(r)
+        assert r["n_evals"] == 16 * 21 and r["eps_star"] <= r["mean_distance"]
+    by_alg = {r["algorithm"]: r["dm_queries"] for r in records if r["seed"] == 0}
+    assert by_alg["ltr-nsga2"] == 20 and 0 < by_alg["pinsga2"] <= 20
+    assert by_alg["nsga2"] == by_alg["r-nsga2"] == 0
+    table = (out / "table.md").read_text()
+    assert "| pinsga2 |" in table and "p vs ltr-nsga2" in table
+    assert (out / "final_populations.png").stat().st_size > 0
+
+
+def test_flags_override_config_which_overrides_defaults(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("problem: dtlz1\nmu: 4\nseeds: 3\n")
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    cli.add_prefer_parser(sub)
+    args = parser.parse_args(["prefer", "--config", str(config), "--mu", "6"])
+    settings = cli.resolve_settings(args)
+    assert settings["problem"] == "dtlz1" and settings["mu"] == 6 and settings["seeds"] == 3
+    assert settings["tau"] == 10  # paper default
+    config.write_text("mu: 4\nbogus: 1\n")
+    with pytest.raises(ValueError, match="bogus"):
+        cli.resolve_settings(args)
+
+
+def test_human_session_stops_and_resumes(tmp_path, monkeypatch, capsys):
+    answers = tmp_path / "answers.json"
+    flags = [
+        "--dm",
+        "human",
+        "--answers",
+        str(answers),
+        "--generations",
+        "21",
+        "--pop-size",
+        "12",
+        "--mu",
+        "3",
+        "--out",
+        str(tmp_path / "h"),
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n2\nq\n"))
+    assert cli.main(flags) == 0
+    assert "rerun the same command to resume" in capsys.readouterr().out
+    assert len(json.loads(answers.read_text())) == 2
+    # resume: the two stored answers replay, the remaining four pairs are asked
+    monkeypatch.setattr("sys.stdin", io.StringIO("1\n1\n2\n1\n"))
+    assert cli.main(flags) == 0
+    assert len(json.loads(answers.read_text())) == 6
+    assert (tmp_path / "h" / "final_population.json").exists()

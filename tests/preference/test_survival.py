@@ -1,0 +1,65 @@
+import pytest
+
+pytest.importorskip("pymoo")
+
+import numpy as np  # noqa: E402
+from pymoo.core.population import Population  # noqa: E402
+
+from ll4al.preference.experiment import make_problem  # noqa: E402
+from ll4al.preference.model import PreferenceModel  # noqa: E402
+from ll4al.preference.survival import PreferenceSurvival, select_by_score  # noqa: E402
+
+
+def _trained_model(seed=0):
+    rng = np.random.default_rng(seed)
+    model = PreferenceModel(n_obj=3, epochs=100, seed=seed)
+    for _ in range(40):
+        a, b = rng.random(3), rng.random(3)
+        model.add_pair(a, b, a[0] < b[0])  # the DM wants a small f1
+    model.fit()
+    return model
+
+
+def _population(problem, n, seed):
+    X = np.random.default_rng(seed).random((n, problem.n_var))
+    pop = Population.new(X=X)
+    pop.set("F", problem.evaluate(X, return_values_of=["F"]))
+    return pop
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_survival_keeps_population_size(trained):
+    problem = make_problem("dtlz2", 3)
+    model = _trained_model() if trained else PreferenceModel(n_obj=3)
+    survivors = PreferenceSurvival(model).do(problem, _population(problem, 60, 1), n_survive=24)
+    assert len(survivors) == 24
+    assert len({id(ind) for ind in survivors}) == 24
+
+
+def test_last_front_is_cut_by_learned_score():
+    problem = make_problem("dtlz2", 3)
+    model = _trained_model()
+    pop = _population(problem, 80, 2)
+    survivors = PreferenceSurvival(model, niche_radius=0.0).do(problem, pop, n_survive=30)
+    ranks = survivors.get("rank")
+    last = ranks.max()
+    F_all, rank_all = pop.get("F"), pop.get("rank")
+    cut = F_all[rank_all == last]
+    kept = survivors.get("F")[ranks == last]
+    # every kept member of the partial front scores at least as high as every dropped one
+    kept_keys = {tuple(f) for f in kept}
+    dropped = np.array([f for f in cut if tuple(f) not in kept_keys])
+    assert len(dropped) > 0
+    assert model.score(kept).min() >= model.score(dropped).max()
+    np.testing.assert_allclose(
+        survivors.get("crowding"), model.score(survivors.get("F")), rtol=1e-6
+    )
+
+
+def test_select_by_score_spreads_candidates_by_the_niche_radius():
+    points = np.array([[0.0, 0.0], [0.001, 0.0], [0.5, 0.5], [0.002, 0.0]])
+    scores = np.array([4.0, 3.0, 1.0, 2.0])
+    assert list(select_by_score(points, scores, 2, radius=0.0)) == [0, 1]
+    assert list(select_by_score(points, scores, 2, radius=0.1)) == [0, 2]
+    # not enough spread-out candidates: the skipped ones fill up, in score order
+    assert list(select_by_score(points, scores, 3, radius=0.1)) == [0, 2, 1]
