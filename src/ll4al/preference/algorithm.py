@@ -20,7 +20,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from ll4al.preference.decision_maker import DecisionMaker
 from ll4al.preference.model import PreferenceLoss, PreferenceModel
-from ll4al.preference.survival import PreferenceSurvival
+from ll4al.preference.survival import PreferenceSurvival, default_niche_radius
 
 
 @dataclass
@@ -70,13 +70,14 @@ def consult(
     model: PreferenceModel,
     mu: int,
     rng: np.random.Generator,
+    ideal: np.ndarray | None = None,
 ) -> int:
     """One consultation: ask ``mu`` pairs, add the answers, retrain. Returns queries asked."""
     pairs = choose_pairs(F, mu, rng, model)
     for i, j in pairs:
         model.add_pair(F[i], F[j], dm.prefers_first(F[i], F[j]))
     if pairs:
-        model.fit(context=F)
+        model.fit(context=F, ideal=ideal)
     return len(pairs)
 
 
@@ -90,7 +91,7 @@ def run_ltr_nsga2(
     max_queries: int | None = None,
     seed: int = 0,
     loss: PreferenceLoss = "logistic",
-    niche_radius: float = 0.02,
+    niche_radius: float | None = None,
     convergence_tol: float | None = None,
     epochs: int = 200,
 ) -> LTRResult:
@@ -99,7 +100,8 @@ def run_ltr_nsga2(
     The DM is consulted after generations ``tau, 2 tau, ...`` (never after the last one) while
     fewer than ``max_queries`` pairs have been asked (``None``: no cap). With
     ``convergence_tol`` set, consulting also stops once the best-scored solution moves less
-    than that (normalised objective space) between two consultations.
+    than that (normalised objective space) between two consultations. ``niche_radius``
+    None: :func:`~ll4al.preference.survival.default_niche_radius`.
 
     Torch runs single-threaded meanwhile: the RankNet is so small that intra-op threads only
     add overhead, and on a busy machine they slow each step by orders of magnitude.
@@ -135,21 +137,29 @@ def _run_ltr_nsga2(
     max_queries: int | None,
     seed: int,
     loss: PreferenceLoss,
-    niche_radius: float,
+    niche_radius: float | None,
     convergence_tol: float | None,
     epochs: int,
 ) -> LTRResult:
     model = PreferenceModel(n_obj=problem.n_obj, loss=loss, epochs=epochs, seed=seed)
     algorithm = NSGA2(
-        pop_size=pop_size, survival=PreferenceSurvival(model, niche_radius=niche_radius)
+        pop_size=pop_size,
+        survival=PreferenceSurvival(
+            model,
+            niche_radius=default_niche_radius(problem.n_obj)
+            if niche_radius is None
+            else niche_radius,
+        ),
     )
     algorithm.setup(problem, termination=("n_gen", n_gen), seed=seed, verbose=False)
     rng = np.random.default_rng(seed)
     queries = consultations = 0
     previous_best: np.ndarray | None = None
     consulting = True
+    ideal = np.full(problem.n_obj, np.inf)
     while algorithm.has_next():
         algorithm.next()
+        ideal = np.minimum(ideal, algorithm.pop.get("F").min(axis=0))
         gen = algorithm.n_gen
         if not consulting or gen % tau != 0 or gen >= n_gen:
             continue
@@ -157,7 +167,7 @@ def _run_ltr_nsga2(
             consulting = False
             continue
         F = algorithm.pop.get("F")
-        queries += consult(F, dm, model, mu, rng)
+        queries += consult(F, dm, model, mu, rng, ideal)
         consultations += 1
         if not model.is_trained:
             continue

@@ -40,7 +40,6 @@ DEFAULTS: dict[str, Any] = {
     "tau": 10,
     "mu": 10,
     "loss": "logistic",
-    "niche_radius": 0.02,
     "dm": "simulated",
 }
 
@@ -78,7 +77,9 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
         help="algorithms to run (default: all four)",
     )
     p.add_argument("--loss", choices=["logistic", "hinge"], help="RankNet loss (default logistic)")
-    p.add_argument("--niche-radius", type=float, help="diversity radius (default 0.02)")
+    p.add_argument(
+        "--niche-radius", type=float, help="diversity radius (default 0.02 for m <= 3, else 0.1)"
+    )
     p.add_argument(
         "--dm", choices=["simulated", "human"], help="decision maker (default simulated)"
     )

@@ -82,7 +82,7 @@ class ExperimentConfig:
     weights: Sequence[float] | None = None
     algorithms: Sequence[str] = field(default_factory=lambda: list(ALGORITHMS))
     loss: str = "logistic"
-    niche_radius: float = 0.02
+    niche_radius: float | None = None
 
     def budget(self) -> tuple[int, int]:
         pop, gen = default_budget(self.problem, self.n_obj)

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from torch import nn
 
 from ll4al.losses import pairwise_logistic_loss, pairwise_margin_loss
@@ -21,25 +22,31 @@ PreferenceLoss = Literal["logistic", "hinge"]
 
 @dataclass
 class ObjectiveNormalizer:
-    """Affine map of objective vectors onto roughly ``[0, 1]^m``.
+    """Affine map of objective vectors, ``(f - ideal) / (nadir - ideal)``, per objective.
 
-    Objectives of DTLZ1/3 start in the hundreds and end below one; an MLP trained on raw values
-    would see a different input scale at every consultation. The bounds are refitted at each
-    consultation from the current population and all compared vectors, then frozen until the
-    next one, so scores within a stretch of ``tau`` generations are comparable.
+    ``ideal`` is the best value of each objective seen so far in the run and ``nadir`` the
+    worst of each objective over the current non-dominated front, refitted at each
+    consultation and frozen until the next one (scores within ``tau`` generations stay
+    comparable). Why these bounds: DTLZ1/3 start with objectives in the hundreds and end below
+    one, so bounds that remember old populations would squash the current one into a corner;
+    bounds of the current population alone would shrink with it, and the survival's niche
+    radius (measured in these units) with them, letting the population contract geometrically
+    onto the best-scored point. The front's span measured from the running ideal shrinks
+    only as the front itself approaches the ideal.
     """
 
     lower: np.ndarray
     upper: np.ndarray
 
     @classmethod
-    def fit(cls, F: np.ndarray) -> ObjectiveNormalizer:
+    def fit(cls, F: np.ndarray, ideal: np.ndarray | None = None) -> ObjectiveNormalizer:
         F = np.asarray(F, dtype=float)
-        return cls(lower=F.min(axis=0), upper=F.max(axis=0))
+        lower = F.min(axis=0) if ideal is None else np.minimum(F.min(axis=0), ideal)
+        front = F[NonDominatedSorting().do(F, only_non_dominated_front=True)]
+        return cls(lower=lower, upper=np.maximum(front.max(axis=0), lower + 1e-12))
 
     def transform(self, F: np.ndarray) -> np.ndarray:
-        span = np.maximum(self.upper - self.lower, 1e-12)
-        return (np.asarray(F, dtype=float) - self.lower) / span
+        return (np.asarray(F, dtype=float) - self.lower) / (self.upper - self.lower)
 
 
 class RankNet(nn.Module):
@@ -101,6 +108,7 @@ class PreferenceModel:
 
     Retraining warm-starts from the previous weights: the pair set only grows, so the previous
     fit is a good start and a short run per consultation suffices.
+
     """
 
     n_obj: int
@@ -127,13 +135,15 @@ class PreferenceModel:
         self.second.append(np.asarray(b, dtype=float))
         self.first_preferred.append(bool(a_preferred))
 
-    def fit(self, context: np.ndarray | None = None) -> float:
-        """Retrain on all pairs; ``context`` (e.g. the current population) widens the bounds."""
+    def fit(self, context: np.ndarray | None = None, ideal: np.ndarray | None = None) -> float:
+        """Retrain on all pairs. The normaliser's bounds come from ``context`` (the current
+        population) and ``ideal`` (best objective values seen in the run), or from the pairs
+        when ``context`` is None."""
         if self.n_pairs == 0:
             raise ValueError("no pairs to train on")
         first, second = np.stack(self.first), np.stack(self.second)
-        pooled = [first, second] if context is None else [first, second, np.asarray(context)]
-        self.normalizer = ObjectiveNormalizer.fit(np.vstack(pooled))
+        bounds_from = np.vstack([first, second]) if context is None else np.asarray(context)
+        self.normalizer = ObjectiveNormalizer.fit(bounds_from, ideal)
         if self.net is None:
             torch.manual_seed(self.seed)
             self.net = RankNet(self.n_obj, self.hidden)
