@@ -32,8 +32,13 @@ def _print_cycle(record: dict[str, Any]) -> None:
 def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
     config = load_config(config_name, overrides)
     out_dir = Path(out or Path("runs") / config.name)
-    print(f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
-          f"{config.active.cycles} cycles -> {out_dir}")
+    print(
+        f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
+        f"{config.active.cycles} cycles -> {out_dir}"
+    )
+    saved = out_dir / RESULTS_FILE
+    if saved.exists() and saved.read_text().strip():
+        print(f"resuming from {len(saved.read_text().splitlines())} saved cycle(s) in {out_dir}")
     records = run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle)
     table = format_table(records)
     (out_dir / "table.txt").write_text(table + "\n")
@@ -51,15 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="learning-loss vs random on the bundled digits data")
     demo.add_argument("--out", default="ll4al-demo", help="output directory")
-    demo.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE", help="override a config value, e.g. active.cycles=3")
+    demo.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. active.cycles=3",
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
     run = sub.add_parser("run", help="run an experiment from a config file or shipped name")
     run.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
     run.add_argument("--out", help="output directory (default: runs/<config name>)")
-    run.add_argument("--set", dest="overrides", action="append", default=[],
-                     metavar="KEY=VALUE", help="override a config value, e.g. train.epochs=5")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.epochs=5",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub.add_parser("configs", help="list the shipped configs")

@@ -86,8 +86,8 @@ def cache_dir() -> Path:
 
 
 def _decode_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from PIL import Image
     from torchvision.datasets import ImageFolder
-    from torchvision.io import ImageReadMode, decode_image, read_file
     from tqdm import tqdm
 
     folder = ImageFolder(str(root))
@@ -95,7 +95,8 @@ def _decode_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]
         raise ValueError(f"No images found under {root}")
     images = []
     for path, _ in tqdm(folder.samples, desc=f"decoding {root.name}", unit="img", leave=False):
-        images.append(decode_image(read_file(path), mode=ImageReadMode.RGB).numpy())
+        with Image.open(path) as image:
+            images.append(np.asarray(image.convert("RGB")).transpose(2, 0, 1))
     return np.stack(images), np.asarray(folder.targets, dtype=np.int64), folder.classes
 
 

@@ -85,11 +85,21 @@ def run_experiment(
     task = ClassificationTask()
 
     def make_learner(with_lpm: bool):
-        model = build_model(config.model.name, data.num_classes, data.in_channels,
-                            config.model.width)
-        return build_learner(model, task, device, precision, with_lpm, lpm_layers,
-                             config.model.lpm_hidden, example, embedding_layer,
-                             config.eval_batch_size)
+        model = build_model(
+            config.model.name, data.num_classes, data.in_channels, config.model.width
+        )
+        return build_learner(
+            model,
+            task,
+            device,
+            precision,
+            with_lpm,
+            lpm_layers,
+            config.model.lpm_hidden,
+            example,
+            embedding_layer,
+            config.eval_batch_size,
+        )
 
     fingerprint = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
     test_labels = data.test.targets.tolist()
@@ -104,10 +114,23 @@ def run_experiment(
         for name in config.strategies:
             run = ActiveLearningRun(
                 run_dir_for(out_dir, name, seed),
-                RunSpec(get_strategy(name), seed, config.train, config.active.initial,
-                        config.active.query_size, config.active.subset, config.active.cycles,
-                        fingerprint),
-                make_learner, task, data.train, oracle, data.test, test_labels, progress,
+                RunSpec(
+                    get_strategy(name),
+                    seed,
+                    config.train,
+                    config.active.initial,
+                    config.active.query_size,
+                    config.active.subset,
+                    config.active.cycles,
+                    fingerprint,
+                ),
+                make_learner,
+                task,
+                data.train,
+                oracle,
+                data.test,
+                test_labels,
+                progress,
             )
             run.run(on_cycle=record_cycle)
     write_results(out_dir)

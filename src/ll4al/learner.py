@@ -118,4 +118,6 @@ class Learner:
                         results["embedding"].append(embeddings.pop().cpu())
         finally:
             self.model.train(was_training)
-        return {name: torch.cat(parts) if parts else torch.empty(0) for name, parts in results.items()}
+        return {
+            name: torch.cat(parts) if parts else torch.empty(0) for name, parts in results.items()
+        }

@@ -173,8 +173,9 @@ class ActiveLearningRun:
                 "lower the learning rate or check the data, then run again to resume."
             ) from err
         train_seconds = time.perf_counter() - started
-        metrics = evaluate(learner, self.test_data, np.arange(len(self.test_labels)),
-                           self.test_labels)
+        metrics = evaluate(
+            learner, self.test_data, np.arange(len(self.test_labels)), self.test_labels
+        )
         record: dict[str, Any] = {
             "strategy": spec.strategy.name,
             "seed": spec.seed,

@@ -92,7 +92,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as err:
-        raise PoolError(f"{path} is corrupt (not valid JSON: {err}); it was left untouched") from err
+        raise PoolError(
+            f"{path} is corrupt (not valid JSON: {err}); it was left untouched"
+        ) from err
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

@@ -1,0 +1,56 @@
+"""Small builders shared by the loop and training tests."""
+
+from __future__ import annotations
+
+import torch
+
+from ll4al.loop import RunSpec, build_learner
+from ll4al.models import SmallCNN
+from ll4al.strategies import get_strategy
+from ll4al.tasks import ClassificationTask
+from ll4al.training import TrainSettings
+
+
+def learner_factory(data, task=None):
+    task = task or ClassificationTask()
+
+    def make(with_lpm: bool):
+        model = SmallCNN(num_classes=4, in_channels=3, width=0.25)
+        return build_learner(
+            model,
+            task,
+            torch.device("cpu"),
+            "fp32",
+            with_lpm,
+            ["block1", "block2", "block3"],
+            16,
+            data.inputs(torch.arange(2)),
+            "flatten",
+            64,
+        )
+
+    return make
+
+
+def tiny_spec(strategy: str = "learning-loss", seed: int = 0, cycles: int = 3, **train) -> RunSpec:
+    settings = TrainSettings(
+        **{
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 0.05,
+            "milestones": [],
+            "stop_gradient_epoch": 1,
+            "augment": "none",
+            **train,
+        }
+    )
+    return RunSpec(
+        get_strategy(strategy),
+        seed,
+        settings,
+        initial=10,
+        query_size=8,
+        subset=30,
+        cycles=cycles,
+        fingerprint={"test": 1, "cycles": cycles},
+    )

@@ -1,0 +1,71 @@
+"""End to end: the installed ``ll4al`` command, as a user runs it."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+FAST = ["--set", "active.cycles=2", "--set", "seeds=[0]", "--set", "train.epochs=3", "--quiet"]
+
+
+def ll4al(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "ll4al.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_demo_runs_writes_results_and_resumes(tmp_path):
+    out = tmp_path / "demo"
+    result = ll4al("demo", "--out", str(out), *FAST, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["strategy"], r["cycle"]) for r in records) == [
+        ("learning-loss", 1),
+        ("learning-loss", 2),
+        ("random", 1),
+        ("random", 2),
+    ]
+    assert {r["labeled"] for r in records} == {50, 100}
+    assert all({"strategy", "seed", "cycle", "labeled", "accuracy"} <= set(r) for r in records)
+    assert all(("ranking_accuracy" in r) == (r["strategy"] == "learning-loss") for r in records)
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "learning-loss" in result.stdout and "random" in result.stdout
+    assert (out / "table.txt").read_text().strip() in result.stdout
+
+    again = ll4al("demo", "--out", str(out), *FAST, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "resuming from 4 saved cycle(s)" in again.stdout
+    assert not re.search(r"cycle +\d+ labeled", again.stdout)  # nothing re-ran
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "{cfg}"], "unknown key 'trian'"),
+        (["run", "cifar10-cpu", "--set", "data.root={tmp}/missing"], "does not exist"),
+        (["run", "no-such-config"], "shipped: cifar10-cpu"),
+        (["demo", "--set", "active.query_size=700"], "larger than active.subset"),
+        (["demo", "--set", "active.cycles=40"], "only 1257 samples"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(tmp_path, args, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("trian: {epochs: 1}\n")
+    args = [a.format(cfg=cfg, tmp=tmp_path) for a in args]
+    result = ll4al(*args, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_configs_lists_the_shipped_configs(tmp_path):
+    result = ll4al("configs", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.split() == ["cifar10-cpu", "cifar10-paper", "demo"]

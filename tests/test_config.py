@@ -1,0 +1,49 @@
+import pytest
+
+from ll4al.config import ConfigError, config_from_dict, load_config, named_configs
+
+
+def test_shipped_configs_load_and_validate():
+    assert {"demo", "cifar10-paper", "cifar10-cpu"} <= set(named_configs())
+    for name in named_configs():
+        config = load_config(name)
+        config.validate()
+    paper = load_config("cifar10-paper")
+    assert (paper.train.epochs, paper.train.lr, paper.train.milestones) == (200, 0.1, [160])
+    assert (paper.train.stop_gradient_epoch, paper.active.subset, len(paper.seeds)) == (
+        120,
+        10000,
+        5,
+    )
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"train\.'epoch'.*Did you mean 'epochs'"):
+        config_from_dict({"train": {"epoch": 3}})
+    with pytest.raises(ConfigError, match="'colour'"):
+        config_from_dict({"colour": "red"})
+
+
+def test_overrides_and_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: x\nactive: {initial: 5, query_size: 2, subset: 4, cycles: 2}\n")
+    config = load_config(str(path), ["train.epochs=3", "seeds=[4, 5]", "model.width=0.5"])
+    assert (config.train.epochs, config.seeds, config.model.width) == (3, [4, 5], 0.5)
+    assert config.active.subset == 4
+
+
+def test_impossible_protocols_are_refused():
+    with pytest.raises(ConfigError, match="larger than active.subset"):
+        config_from_dict({"active": {"query_size": 20, "subset": 10}}).validate()
+    config = config_from_dict({"active": {"initial": 50, "query_size": 50, "cycles": 4}})
+    with pytest.raises(ConfigError, match="only 100 samples"):
+        config.validate(pool_size=100)
+    with pytest.raises(ConfigError, match="unknown strategies"):
+        config_from_dict({"strategies": ["random", "magic"]}).validate()
+    with pytest.raises(ConfigError, match="augment"):
+        config_from_dict({"train": {"augment": "mixup"}})
+
+
+def test_missing_config_names_the_shipped_ones():
+    with pytest.raises(ConfigError, match="cifar10-paper"):
+        load_config("no-such-config")

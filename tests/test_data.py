@@ -1,0 +1,124 @@
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ll4al import data as data_mod
+from ll4al.data import ArrayDataset, load_cifar10, load_digits, random_crop_flip
+
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+def test_crop_flip_returns_shifted_windows_of_the_padded_batch():
+    gen = torch.Generator().manual_seed(0)
+    batch = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).view(2, 1, 5, 5) + 1
+    out = random_crop_flip(batch, padding=2, generator=gen)
+    assert out.shape == batch.shape
+    padded = torch.nn.functional.pad(batch, (2,) * 4)
+    for b in range(2):
+        windows = [padded[b, :, y : y + 5, x : x + 5] for y in range(5) for x in range(5)]
+        windows += [w.flip(2) for w in windows]
+        assert any(torch.equal(out[b], w) for w in windows)
+
+
+def test_crop_flip_without_padding_only_flips_about_half():
+    batch = torch.randn(400, 3, 4, 4)
+    out = random_crop_flip(batch, padding=0, generator=torch.Generator().manual_seed(1))
+    same = [torch.equal(o, b) for o, b in zip(out, batch, strict=True)]
+    flipped = [torch.equal(o, b.flip(2)) for o, b in zip(out, batch, strict=True)]
+    assert all(s or f for s, f in zip(same, flipped, strict=True))
+    assert 150 < sum(flipped) < 250
+
+
+def test_array_dataset_normalises_and_serves_unlabeled_data():
+    images = torch.full((3, 1, 2, 2), 200, dtype=torch.uint8)
+    ds = ArrayDataset(images, None, mean=(0.5,), std=(0.25,))
+    assert ds.targets is None and len(ds) == 3
+    expected = (200 - 127.5) / 63.75
+    assert torch.allclose(ds.inputs(np.array([0, 2])), torch.full((2, 1, 2, 2), expected))
+    with pytest.raises(ValueError, match="targets"):
+        ArrayDataset(images, np.zeros(2), (0.5,), (0.25,))
+
+
+def test_digits_split_is_stratified_and_disjoint():
+    data = load_digits(seed=0)
+    assert len(data.train) + len(data.test) == 1797
+    assert data.train.images.shape[1:] == (1, 8, 8)
+    assert set(np.unique(data.test.targets)) == set(range(10))
+    x = data.train.inputs(np.arange(len(data.train)))
+    assert abs(float(x.mean())) < 0.1
+
+
+@pytest.fixture
+def small_cifar_folder(shared_data, tmp_path, monkeypatch):
+    """A few real CIFAR-10 JPEGs from the shared copy, in the same ImageFolder layout."""
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    source = shared_data / "cifar10"
+    root = tmp_path / "cifar10"
+    for split in ("train", "test"):
+        for cls in CIFAR_CLASSES[:3]:
+            files = sorted((source / split / cls).iterdir())[:4]
+            (root / split / cls).mkdir(parents=True)
+            for f in files:
+                shutil.copy(f, root / split / cls / f.name)
+    return root
+
+
+def test_shared_cifar_folder_has_the_documented_classes(shared_data):
+    assert sorted(p.name for p in (shared_data / "cifar10" / "train").iterdir()) == CIFAR_CLASSES
+
+
+def test_cifar_image_folder_is_decoded_once_and_cached(small_cifar_folder, tmp_path, monkeypatch):
+    data = load_cifar10(small_cifar_folder)
+    assert data.train.images.shape == (12, 3, 32, 32) and data.train.images.dtype == torch.uint8
+    assert data.train.targets.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+
+    def no_decoding(root):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(data_mod, "_decode_image_folder", no_decoding)
+    again = load_cifar10(small_cifar_folder)
+    assert torch.equal(again.train.images, data.train.images)
+
+
+def test_cifar_from_torchvision_files(tmp_path, monkeypatch):
+    """The download path's reader, on local files in torchvision's format."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets import cifar as cifar_module
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    names = [n for n, _ in CIFAR10.train_list] + [n for n, _ in CIFAR10.test_list]
+    for name in names:
+        batch = {
+            "data": rng.integers(0, 255, (5, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, 5).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {"label_names": CIFAR_CLASSES}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    monkeypatch.setattr(cifar_module, "check_integrity", lambda *args: True)  # no md5 of fakes
+    data = load_cifar10(tmp_path)
+    assert data.train.images.shape == (25, 3, 32, 32) and len(data.test) == 5
+
+
+def test_missing_cifar_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_cifar10(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="No CIFAR-10 found"):
+        load_cifar10(tmp_path)

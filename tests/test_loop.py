@@ -1,0 +1,142 @@
+import json
+
+import pytest
+import torch
+
+from ll4al.loop import ActiveLearningRun, CycleError, candidate_subset, initial_indices
+from ll4al.pool import Pool, PoolError, SimulatedOracle
+from ll4al.tasks import ClassificationTask
+
+from .conftest import make_images
+from .helpers import learner_factory, tiny_spec
+
+
+def make_run(run_dir, spec, task=None):
+    pool_data, test_data = make_images(n=80, seed=0), make_images(n=24, seed=1)
+    return ActiveLearningRun(
+        run_dir,
+        spec,
+        learner_factory(pool_data, task),
+        task or ClassificationTask(),
+        pool_data,
+        SimulatedOracle(pool_data.targets),
+        test_data,
+        test_data.targets.tolist(),
+        progress=False,
+    )
+
+
+def test_a_run_labels_k_per_cycle_and_records_metrics(tmp_path):
+    run = make_run(tmp_path, tiny_spec(cycles=3))
+    records = run.run()
+    assert [r["labeled"] for r in records] == [10, 18, 26]
+    assert [r["cycle"] for r in records] == [1, 2, 3]
+    assert all(0 <= r["accuracy"] <= 1 and 0 <= r["ranking_accuracy"] <= 1 for r in records)
+    assert len(run.pool.labeled) == 26  # the last cycle evaluates and does not query
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["next_cycle"] == 3 and len(saved["pool"]["labeled"]) == 26
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("strategy", ["learning-loss", "core-set"])
+def test_killed_and_resumed_run_reaches_the_same_labeled_sets(tmp_path, strategy, monkeypatch):
+    whole = make_run(tmp_path / "whole", tiny_spec(strategy, cycles=4))
+    whole.run()
+
+    interrupted = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4))
+    interrupted.run_cycle(0)
+    interrupted.run_cycle(1)
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patch:  # a kill in the middle of cycle 3's query
+        patch.setattr(interrupted.spec.strategy, "select", killed)
+        with pytest.raises(Killed):
+            interrupted.run_cycle(2)
+
+    resumed = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4))
+    assert resumed.next_cycle == 2 and len(resumed.pool.labeled) == 26
+    resumed.run()
+    assert resumed.pool.labeled.tolist() == whole.pool.labeled.tolist()
+    assert [r["accuracy"] for r in resumed.records] == [r["accuracy"] for r in whole.records]
+
+
+class NaNAfterFirstCycle(ClassificationTask):
+    broken = False
+
+    def per_sample_loss(self, output, targets):
+        loss = super().per_sample_loss(output, targets)
+        return loss * float("nan") if self.broken else loss
+
+
+def test_non_finite_loss_stops_the_cycle_and_keeps_the_state(tmp_path):
+    task = NaNAfterFirstCycle()
+    run = make_run(tmp_path, tiny_spec(cycles=3), task)
+    run.run_cycle(0)
+    before = (tmp_path / "state.json").read_text()
+    task.broken = True
+    with pytest.raises(CycleError, match="cycle 2 .*non-finite"):
+        run.run_cycle(1)
+    assert (tmp_path / "state.json").read_text() == before
+    task.broken = False
+    resumed = make_run(tmp_path, tiny_spec(cycles=3), task)
+    assert resumed.next_cycle == 1 and len(resumed.run()) == 3
+
+
+def test_state_of_another_configuration_is_refused(tmp_path):
+    make_run(tmp_path, tiny_spec(cycles=2)).run_cycle(0)
+    with pytest.raises(PoolError, match="different configuration"):
+        make_run(tmp_path, tiny_spec(cycles=3))
+
+
+def test_corrupt_state_is_reported_not_overwritten(tmp_path):
+    (tmp_path / "state.json").write_text("{broken")
+    with pytest.raises(PoolError, match="corrupt"):
+        make_run(tmp_path, tiny_spec())
+    assert (tmp_path / "state.json").read_text() == "{broken"
+
+
+def test_initial_set_larger_than_pool_is_refused(tmp_path):
+    spec = tiny_spec()
+    spec.initial = 81
+    with pytest.raises(PoolError, match="larger than the pool"):
+        make_run(tmp_path, spec)
+
+
+def test_k_larger_than_what_is_left_is_a_clear_error(tmp_path):
+    spec = tiny_spec(cycles=12)  # 10 + 8 * 11 = 98 labels from a pool of 80
+    run = make_run(tmp_path, spec)
+    with pytest.raises(ValueError, match="cannot pick K=8"):
+        run.run()
+    assert len(json.loads((tmp_path / "state.json").read_text())["pool"]["labeled"]) == 74
+
+
+def test_initial_set_and_subsets_are_shared_across_strategies():
+    assert initial_indices(100, 10, 3).tolist() == initial_indices(100, 10, 3).tolist()
+    assert initial_indices(100, 10, 3).tolist() != initial_indices(100, 10, 4).tolist()
+    a, b = Pool(50, {i: 0 for i in range(10)}), Pool(50, {i: 0 for i in range(5, 15)})
+    sub_a, sub_b = candidate_subset(a, 20, 0, 1), candidate_subset(b, 20, 0, 1)
+    common = set(range(15, 50))
+    assert [i for i in sub_a if i in common][:10] == [i for i in sub_b if i in common][:10]
+    assert not set(sub_a.tolist()) & set(a.labeled.tolist())
+    assert len(candidate_subset(a, 1000, 0, 1)) == 40  # fewer unlabeled than the subset size
+
+
+def test_model_init_is_the_same_for_all_strategies_in_a_cycle(tmp_path):
+    weights = []
+    for strategy in ("random", "learning-loss"):
+        run = make_run(tmp_path / strategy, tiny_spec(strategy, cycles=1))
+        make = run.make_learner
+
+        def recording(with_lpm, make=make):
+            learner = make(with_lpm)
+            weights.append(learner.target.block1[0].weight.detach().clone())
+            return learner
+
+        run.make_learner = recording
+        run.run()
+    assert torch.equal(weights[0], weights[1])

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from ll4al.training import TrainSettings, evaluate, train
+
+from .conftest import make_images
+from .helpers import learner_factory
+
+
+@pytest.mark.parametrize("with_lpm", [False, True])
+def test_training_learns_the_tiny_task(with_lpm):
+    torch.manual_seed(0)
+    pool, test = make_images(n=96, seed=0), make_images(n=48, seed=1)
+    learner = learner_factory(pool)(with_lpm)
+    before = evaluate(learner, test, np.arange(48), test.targets.tolist())
+    settings = TrainSettings(
+        epochs=15, batch_size=16, lr=0.05, milestones=[], augment="none", stop_gradient_epoch=10
+    )
+    result = train(
+        learner,
+        pool,
+        np.arange(96),
+        pool.targets.tolist(),
+        settings,
+        torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    after = evaluate(learner, test, np.arange(48), test.targets.tolist())
+    assert np.isfinite(result["loss"])
+    assert after["accuracy"] > max(0.6, before["accuracy"])
+    assert after["test_loss"] < before["test_loss"]
+    assert ("ranking_accuracy" in after) == with_lpm
+    if with_lpm:
+        assert learner.model.stop_gradient  # switched on from epoch 10 of 15
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainSettings(batch_size=1)
+    with pytest.raises(ValueError, match="need at least 2"):
+        pool = make_images(n=8)
+        train(
+            learner_factory(pool)(False),
+            pool,
+            np.arange(1),
+            [0],
+            TrainSettings(epochs=1),
+            torch.Generator(),
+            progress=False,
+        )
