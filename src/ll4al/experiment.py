@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 import yaml
+from tqdm.auto import tqdm
 
 from ll4al.config import ConfigError, ExperimentConfig
 from ll4al.data import TaskData, load_cifar10, load_digits
 from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
 from ll4al.models import MODELS, build_model
-from ll4al.pool import SimulatedOracle
+from ll4al.pool import SimulatedOracle, read_json
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
@@ -46,7 +47,7 @@ def collect_results(out_dir: Path) -> list[dict[str, Any]]:
     """All saved cycle records under ``out_dir``, sorted by strategy, seed and cycle."""
     records = []
     for state_file in sorted((out_dir / "runs").glob("*/state.json")):
-        records.extend(json.loads(state_file.read_text())["records"])
+        records.extend(read_json(state_file)["records"])
     return sorted(records, key=lambda r: (r["strategy"], r["seed"], r["cycle"]))
 
 
@@ -105,8 +106,18 @@ def run_experiment(
     test_labels = data.test.targets.tolist()
     oracle = SimulatedOracle(data.train.targets)
 
+    total = len(config.seeds) * len(config.strategies) * config.active.cycles
+    overall = tqdm(
+        total=total,
+        initial=len(collect_results(out_dir)),
+        desc=config.name,
+        unit="cycle",
+        disable=not progress,
+    )
+
     def record_cycle(record: dict[str, Any]) -> None:
         write_results(out_dir)
+        overall.update(1)
         if on_cycle is not None:
             on_cycle(record)
 
@@ -133,5 +144,6 @@ def run_experiment(
                 progress,
             )
             run.run(on_cycle=record_cycle)
+    overall.close()
     write_results(out_dir)
     return collect_results(out_dir)
