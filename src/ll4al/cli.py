@@ -56,28 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="learning-loss vs random on the bundled digits data")
     demo.add_argument("--out", default="ll4al-demo", help="output directory")
-    demo.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. active.cycles=3",
-    )
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
-
     run = sub.add_parser("run", help="run an experiment from a config file or shipped name")
     run.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
     run.add_argument("--out", help="output directory (default: runs/<config name>)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. train.epochs=5",
-    )
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    for command in (demo, run):
+        command.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. train.epochs=5 or seeds=[0,1]",
+        )
+        command.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub.add_parser("configs", help="list the shipped configs")
     return parser

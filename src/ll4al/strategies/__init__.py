@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ll4al.strategies.base import QueryStrategy, top_k
+from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
 from ll4al.strategies.coreset import CoreSetStrategy
 from ll4al.strategies.entropy import EntropyStrategy
 from ll4al.strategies.learning_loss import LearningLossStrategy
@@ -27,6 +27,7 @@ __all__ = [
     "CoreSetStrategy",
     "EntropyStrategy",
     "LearningLossStrategy",
+    "QueryContext",
     "QueryStrategy",
     "RandomStrategy",
     "get_strategy",

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ll4al.learner import Learner, PoolData
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """One query's inputs, already validated: what a strategy's ``select`` works from."""
+
+    learner: Learner
+    data: PoolData
+    labeled: np.ndarray
+    candidates: np.ndarray
+    k: int
+    rng: np.random.Generator
 
 
 class QueryStrategy(ABC):
@@ -48,22 +61,15 @@ class QueryStrategy(ABC):
                 f"cannot pick K={k} from {len(candidates)} candidates; "
                 f"K must be between 1 and {len(candidates)}"
             )
-        picked = np.asarray(self.select(learner, data, labeled, candidates, k, rng), np.int64)
+        context = QueryContext(learner, data, labeled, candidates, k, rng)
+        picked = np.asarray(self.select(context), dtype=np.int64)
         if len(picked) != k or len(np.unique(picked)) != k or not np.isin(picked, candidates).all():
             raise RuntimeError(f"{type(self).__name__} broke the query contract")
         return picked
 
     @abstractmethod
-    def select(
-        self,
-        learner: Learner,
-        data: PoolData,
-        labeled: np.ndarray,
-        candidates: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """Pick K of ``candidates``; inputs are already validated."""
+    def select(self, q: QueryContext) -> np.ndarray:
+        """Pick ``q.k`` of ``q.candidates``."""
 
 
 def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:

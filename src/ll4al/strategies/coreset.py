@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ll4al.learner import Learner, PoolData
-from ll4al.strategies.base import QueryStrategy
+from ll4al.strategies.base import QueryContext, QueryStrategy
 
 
 def k_center_greedy(
@@ -36,19 +35,11 @@ class CoreSetStrategy(QueryStrategy):
 
     name = "core-set"
 
-    def select(
-        self,
-        learner: Learner,
-        data: PoolData,
-        labeled: np.ndarray,
-        candidates: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        cand = learner.infer(data, candidates, ["embedding"])["embedding"].double()
-        if len(labeled):
-            centres = learner.infer(data, labeled, ["embedding"])["embedding"].double()
+    def select(self, q: QueryContext) -> np.ndarray:
+        cand = q.learner.infer(q.data, q.candidates, ["embedding"])["embedding"].double()
+        if len(q.labeled):
+            centres = q.learner.infer(q.data, q.labeled, ["embedding"])["embedding"].double()
         else:
             centres = cand[:0]
-        first = int(rng.integers(len(candidates)))
-        return candidates[k_center_greedy(cand, centres, k, first=first)]
+        first = int(q.rng.integers(len(q.candidates)))
+        return q.candidates[k_center_greedy(cand, centres, q.k, first=first)]

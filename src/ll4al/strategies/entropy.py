@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ll4al.learner import Learner, PoolData
-from ll4al.strategies.base import QueryStrategy, top_k
+from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
 
 
 class EntropyStrategy(QueryStrategy):
@@ -13,15 +12,7 @@ class EntropyStrategy(QueryStrategy):
 
     name = "entropy"
 
-    def select(
-        self,
-        learner: Learner,
-        data: PoolData,
-        labeled: np.ndarray,
-        candidates: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        probs = learner.infer(data, candidates, ["probs"])["probs"].double()
+    def select(self, q: QueryContext) -> np.ndarray:
+        probs = q.learner.infer(q.data, q.candidates, ["probs"])["probs"].double()
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=1)
-        return top_k(candidates, entropy.numpy(), k)
+        return top_k(q.candidates, entropy.numpy(), q.k)

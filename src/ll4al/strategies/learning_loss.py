@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ll4al.learner import Learner, PoolData
-from ll4al.strategies.base import QueryStrategy, top_k
+from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
 
 
 class LearningLossStrategy(QueryStrategy):
@@ -14,14 +13,6 @@ class LearningLossStrategy(QueryStrategy):
     name = "learning-loss"
     needs_loss_prediction = True
 
-    def select(
-        self,
-        learner: Learner,
-        data: PoolData,
-        labeled: np.ndarray,
-        candidates: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        predicted = learner.infer(data, candidates, ["predicted_loss"])["predicted_loss"]
-        return top_k(candidates, predicted.numpy(), k)
+    def select(self, q: QueryContext) -> np.ndarray:
+        predicted = q.learner.infer(q.data, q.candidates, ["predicted_loss"])["predicted_loss"]
+        return top_k(q.candidates, predicted.numpy(), q.k)

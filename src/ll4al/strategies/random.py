@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ll4al.learner import Learner, PoolData
-from ll4al.strategies.base import QueryStrategy
+from ll4al.strategies.base import QueryContext, QueryStrategy
 
 
 class RandomStrategy(QueryStrategy):
@@ -13,13 +12,5 @@ class RandomStrategy(QueryStrategy):
 
     name = "random"
 
-    def select(
-        self,
-        learner: Learner,
-        data: PoolData,
-        labeled: np.ndarray,
-        candidates: np.ndarray,
-        k: int,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        return rng.choice(candidates, size=k, replace=False)
+    def select(self, q: QueryContext) -> np.ndarray:
+        return q.rng.choice(q.candidates, size=q.k, replace=False)
