@@ -53,6 +53,8 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
         (["run", "no-such-config"], "shipped: cifar10-cpu"),
         (["demo", "--set", "active.query_size=700"], "larger than active.subset"),
         (["demo", "--set", "active.cycles=40"], "only 1257 samples"),
+        (["demo", "--set", "model.lpm_layers=[block9]"], "Unknown layer 'block9'"),
+        (["demo", "--set", "model.embedding_layer=fc2"], "Unknown layer 'fc2'"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, args, message):

@@ -139,3 +139,22 @@ def test_random_is_uniform_over_candidates():
 def test_unknown_strategy_lists_the_known_ones():
     with pytest.raises(ValueError, match="learning-loss"):
         get_strategy("bogus")
+
+
+def test_embedding_layer_that_never_runs_is_reported():
+    from torch import nn
+
+    class Skips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.used(x.flatten(1)[:, :3])
+
+    data = make_images(n=8)
+    learner = Learner(Skips(), ClassificationTask(), torch.device("cpu"), embedding_layer="unused")
+    with pytest.raises(RuntimeError, match="'unused' did not run"):
+        get_strategy("core-set").query(
+            learner, data, np.array([0]), np.arange(1, 8), 2, np.random.default_rng(0)
+        )

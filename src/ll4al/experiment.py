@@ -102,6 +102,11 @@ def run_experiment(
             config.eval_batch_size,
         )
 
+    try:  # a wrong layer name should fail now, not after the first strategy's runs
+        make_learner(True).infer(data.train, [0, 1], ["predicted_loss", "embedding"])
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(f"model {config.model.name!r}: {err}") from err
+
     fingerprint = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
     test_labels = data.test.targets.tolist()
     oracle = SimulatedOracle(data.train.targets)

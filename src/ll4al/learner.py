@@ -115,6 +115,11 @@ class Learner:
                     if "predicted_loss" in want:
                         results["predicted_loss"].append(predicted.float().cpu())
                     if embeddings is not None:
+                        if not embeddings:
+                            raise RuntimeError(
+                                f"embedding layer {self.embedding_layer!r} did not run in the "
+                                "forward pass; choose a layer on its path"
+                            )
                         results["embedding"].append(embeddings.pop().cpu())
         finally:
             self.model.train(was_training)
