@@ -44,6 +44,11 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     assert not re.search(r"cycle +\d+ labeled", again.stdout)  # nothing re-ran
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
+    config_before = (out / "config.yaml").read_text()
+    changed = ll4al("demo", "--out", str(out), *FAST, "--set", "train.epochs=4", cwd=tmp_path)
+    assert changed.returncode == 2 and "different configuration" in changed.stderr
+    assert (out / "config.yaml").read_text() == config_before
+
 
 @pytest.mark.parametrize(
     "args,message",

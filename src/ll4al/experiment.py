@@ -72,8 +72,6 @@ def run_experiment(
     config.validate(pool_size=len(data.train))
     if data.train.targets is None or data.test.targets is None:
         raise ConfigError("a simulated experiment needs the labels of the pool and test set")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     device = select_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -111,10 +109,36 @@ def run_experiment(
     test_labels = data.test.targets.tolist()
     oracle = SimulatedOracle(data.train.targets)
 
-    total = len(config.seeds) * len(config.strategies) * config.active.cycles
+    runs = [  # built up front: a state from another configuration fails before any work
+        ActiveLearningRun(
+            run_dir_for(out_dir, name, seed),
+            RunSpec(
+                get_strategy(name),
+                seed,
+                config.train,
+                config.active.initial,
+                config.active.query_size,
+                config.active.subset,
+                config.active.cycles,
+                fingerprint,
+            ),
+            make_learner,
+            task,
+            data.train,
+            oracle,
+            data.test,
+            test_labels,
+            progress,
+        )
+        for seed in config.seeds
+        for name in config.strategies
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
     overall = tqdm(
-        total=total,
-        initial=len(collect_results(out_dir)),
+        total=len(runs) * config.active.cycles,
+        initial=sum(run.next_cycle for run in runs),
         desc=config.name,
         unit="cycle",
         disable=not progress,
@@ -126,29 +150,8 @@ def run_experiment(
         if on_cycle is not None:
             on_cycle(record)
 
-    for seed in config.seeds:
-        for name in config.strategies:
-            run = ActiveLearningRun(
-                run_dir_for(out_dir, name, seed),
-                RunSpec(
-                    get_strategy(name),
-                    seed,
-                    config.train,
-                    config.active.initial,
-                    config.active.query_size,
-                    config.active.subset,
-                    config.active.cycles,
-                    fingerprint,
-                ),
-                make_learner,
-                task,
-                data.train,
-                oracle,
-                data.test,
-                test_labels,
-                progress,
-            )
-            run.run(on_cycle=record_cycle)
+    for run in runs:
+        run.run(on_cycle=record_cycle)
     overall.close()
     write_results(out_dir)
     return collect_results(out_dir)
