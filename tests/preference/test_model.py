@@ -33,6 +33,14 @@ def test_normalizer_maps_bounds_to_unit_box():
     np.testing.assert_allclose(Z.max(axis=0), [1.0, 1.0])
 
 
+def test_normalizer_uses_running_ideal_and_front_nadir():
+    F = np.array([[1.0, 3.0], [3.0, 1.0], [10.0, 10.0]])  # the last row is dominated
+    norm = ObjectiveNormalizer.fit(F, ideal=np.array([0.0, 2.0]))
+    np.testing.assert_allclose(norm.lower, [0.0, 1.0])  # min of ideal and population
+    np.testing.assert_allclose(norm.upper, [3.0, 3.0])  # worst over the non-dominated front
+    np.testing.assert_allclose(norm.transform(F[:2]), [[1 / 3, 1.0], [1.0, 0.0]])
+
+
 def test_scoring_before_training_is_an_error():
     model = PreferenceModel(n_obj=2)
     assert not model.is_trained

@@ -10,6 +10,8 @@ generation budget is spent, so every algorithm gets the same number of evaluatio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +83,18 @@ def consult(
     return len(pairs)
 
 
+@contextmanager
+def _single_torch_thread() -> Iterator[None]:
+    """The RankNet is so small that intra-op threads only add overhead; on a busy machine
+    they slow each training step by orders of magnitude."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def run_ltr_nsga2(
     problem: Problem,
     dm: DecisionMaker,
@@ -103,44 +117,8 @@ def run_ltr_nsga2(
     than that (normalised objective space) between two consultations. ``niche_radius``
     None: :func:`~ll4al.preference.survival.default_niche_radius`.
 
-    Torch runs single-threaded meanwhile: the RankNet is so small that intra-op threads only
-    add overhead, and on a busy machine they slow each step by orders of magnitude.
+    Torch runs single-threaded meanwhile (see ``_single_torch_thread``).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run_ltr_nsga2(
-            problem,
-            dm,
-            pop_size,
-            n_gen,
-            tau,
-            mu,
-            max_queries,
-            seed,
-            loss,
-            niche_radius,
-            convergence_tol,
-            epochs,
-        )
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run_ltr_nsga2(
-    problem: Problem,
-    dm: DecisionMaker,
-    pop_size: int,
-    n_gen: int,
-    tau: int,
-    mu: int,
-    max_queries: int | None,
-    seed: int,
-    loss: PreferenceLoss,
-    niche_radius: float | None,
-    convergence_tol: float | None,
-    epochs: int,
-) -> LTRResult:
     model = PreferenceModel(n_obj=problem.n_obj, loss=loss, epochs=epochs, seed=seed)
     algorithm = NSGA2(
         pop_size=pop_size,
@@ -157,30 +135,29 @@ def _run_ltr_nsga2(
     previous_best: np.ndarray | None = None
     consulting = True
     ideal = np.full(problem.n_obj, np.inf)
-    while algorithm.has_next():
-        algorithm.next()
-        ideal = np.minimum(ideal, algorithm.pop.get("F").min(axis=0))
-        gen = algorithm.n_gen
-        if not consulting or gen % tau != 0 or gen >= n_gen:
-            continue
-        if max_queries is not None and queries + mu > max_queries:
-            consulting = False
-            continue
-        F = algorithm.pop.get("F")
-        queries += consult(F, dm, model, mu, rng, ideal)
-        consultations += 1
-        if not model.is_trained:
-            continue
-        scores = model.score(F)
-        algorithm.pop.set("crowding", scores)
-        best = model.normalizer.transform(F[int(np.argmax(scores))])
-        if (
-            convergence_tol is not None
-            and previous_best is not None
-            and np.linalg.norm(best - previous_best) < convergence_tol
-        ):
-            consulting = False
-        previous_best = best
+    with _single_torch_thread():
+        while algorithm.has_next():
+            algorithm.next()
+            ideal = np.minimum(ideal, algorithm.pop.get("F").min(axis=0))
+            gen = algorithm.n_gen
+            if not consulting or gen % tau != 0 or gen >= n_gen:
+                continue
+            if max_queries is not None and queries + mu > max_queries:
+                consulting = False
+                continue
+            F = algorithm.pop.get("F")
+            queries += consult(F, dm, model, mu, rng, ideal)
+            consultations += 1
+            if not model.is_trained:
+                continue
+            scores = model.score(F)
+            algorithm.pop.set("crowding", scores)
+            best = F[int(np.argmax(scores))]
+            if convergence_tol is not None and previous_best is not None:
+                moved = model.normalizer.transform(np.vstack([best, previous_best]))
+                if np.linalg.norm(moved[0] - moved[1]) < convergence_tol:
+                    consulting = False
+            previous_best = best
     return LTRResult(
         F=algorithm.pop.get("F"),
         X=algorithm.pop.get("X"),

@@ -84,7 +84,9 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
         "--dm", choices=["simulated", "human"], help="decision maker (default simulated)"
     )
     p.add_argument("--answers", help="human DM: JSON file of answers, for stop and resume")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress bar"
+    )
 
 
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,6 +152,11 @@ def _run_human(settings: dict[str, Any], cfg: Any, out: Path) -> int:
 
 def run_prefer(args: argparse.Namespace) -> int:
     """Entry point of ``ll4al prefer``; returns the exit status."""
+    try:
+        import pymoo  # noqa: F401
+    except ImportError:
+        print('ll4al prefer needs pymoo: pip install "ll4al[preference]"', file=sys.stderr)
+        return 2
     import torch
 
     from ll4al.preference.experiment import ExperimentConfig, run_experiment

@@ -187,18 +187,30 @@ def summary_table(records: Sequence[dict], reference: str = "ltr-nsga2") -> str:
 def plot_final_populations(
     finals: dict[str, np.ndarray], golden: np.ndarray, path: Path, title: str
 ) -> None:
-    """One 3-D scatter per algorithm of its final population, the golden point as a star."""
+    """One 3-D scatter per algorithm of its final population, the golden point as a star.
+
+    All panels share their axes, so the spread of the populations compares at a glance. The
+    axes end at twice the golden point's largest objective at most, so that a few stragglers
+    on a far local front (DTLZ1/3) do not shrink the rest to a dot; the title counts them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    upper = np.max([F.max(axis=0) for F in finals.values()] + [golden], axis=0)
+    upper = 1.05 * np.minimum(upper, 2 * golden.max())
     fig = plt.figure(figsize=(4.2 * len(finals), 4.4))
     for k, (alg, F) in enumerate(finals.items()):
         ax = fig.add_subplot(1, len(finals), k + 1, projection="3d")
-        ax.scatter(F[:, 0], F[:, 1], F[:, 2], s=8, alpha=0.7, label="final population")
+        shown = F[np.all(upper >= F, axis=1)]
+        ax.scatter(*shown.T, s=8, alpha=0.7, label="final population")
         ax.scatter(*golden, marker="*", s=220, c="red", label="golden point")
-        ax.set_title(alg)
+        ax.set_xlim(0, upper[0])
+        ax.set_ylim(0, upper[1])
+        ax.set_zlim(0, upper[2])
+        hidden = len(F) - len(shown)
+        ax.set_title(alg if hidden == 0 else f"{alg} ({hidden} off-axes)")
         ax.set_xlabel("f1")
         ax.set_ylabel("f2")
         ax.set_zlabel("f3")
