@@ -60,6 +60,7 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
         (["demo", "--set", "active.cycles=40"], "only 1257 samples"),
         (["demo", "--set", "model.lpm_layers=[block9]"], "Unknown layer 'block9'"),
         (["demo", "--set", "model.embedding_layer=fc2"], "Unknown layer 'fc2'"),
+        (["prefer", "--problem", "dtlz9"], "no default budget for 'dtlz9'"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, args, message):

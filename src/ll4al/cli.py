@@ -1,4 +1,4 @@
-"""The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``configs``."""
+"""The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``configs``, ``prefer``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from ll4al.config import ConfigError, load_config, named_configs
 from ll4al.experiment import RESULTS_FILE, run_experiment
 from ll4al.loop import CycleError
 from ll4al.pool import PoolError
+from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.report import format_table, plot_learning_curves
 
+# Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ConfigError, PoolError, CycleError, FileNotFoundError)
 
 
@@ -71,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub.add_parser("configs", help="list the shipped configs")
+    add_prefer_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "prefer":
+            return run_prefer(args)
         if args.command == "configs":
             print("\n".join(named_configs()))
             return 0

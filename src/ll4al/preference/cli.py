@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ll4al.config import ConfigError
+
 SETTINGS = (
     "problem",
     "n_obj",
@@ -97,7 +99,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
         config = {k.replace("-", "_"): v for k, v in config.items()}
         unknown = set(config) - set(SETTINGS)
         if unknown:
-            raise ValueError(f"unknown settings in {args.config}: {sorted(unknown)}")
+            raise ConfigError(f"unknown settings in {args.config}: {sorted(unknown)}")
     settings = {}
     for key in SETTINGS:
         value = getattr(args, key, None)

@@ -21,6 +21,7 @@ from pymoo.problems import get_problem
 from scipy.stats import ranksums
 from tqdm import tqdm
 
+from ll4al.config import ConfigError
 from ll4al.preference.algorithm import run_ltr_nsga2
 from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
 from ll4al.preference.decision_maker import ChebyshevDM, default_weights
@@ -49,9 +50,9 @@ def make_problem(name: str, n_obj: int) -> Problem:
         return get_problem(name, n_var=n_obj + DTLZ_K[name] - 1, n_obj=n_obj)
     if name.startswith("zdt"):
         if n_obj != 2:
-            raise ValueError(f"{name} has two objectives, got n_obj={n_obj}")
+            raise ConfigError(f"{name} has two objectives, got n_obj={n_obj}")
         return get_problem(name)
-    raise ValueError(f"unknown problem {name!r}: use dtlz1-dtlz4 or zdt1-zdt6")
+    raise ConfigError(f"unknown problem {name!r}: use dtlz1-dtlz4 or zdt1-zdt6")
 
 
 def default_budget(name: str, n_obj: int) -> tuple[int, int]:
@@ -61,7 +62,7 @@ def default_budget(name: str, n_obj: int) -> tuple[int, int]:
         return ZDT_BUDGET
     listed = [m for (p, m) in PAPER_BUDGETS if p == name]
     if not listed:
-        raise ValueError(f"no default budget for {name!r}")
+        raise ConfigError(f"no default budget for {name!r}")
     nearest = min(listed, key=lambda m: abs(m - n_obj))
     return PAPER_BUDGETS[(name, nearest)]
 
@@ -139,7 +140,7 @@ def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, 
             out = runners[algorithm]()
         F, n_evals, queries = out.F, out.n_evals, out.dm_queries
     else:
-        raise ValueError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
+        raise ConfigError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
     eps_star, mean_distance = distances(F, golden)
     record = {
         "algorithm": algorithm,
