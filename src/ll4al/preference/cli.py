@@ -108,27 +108,12 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_human(settings: dict[str, Any], cfg: Any, out: Path) -> int:
-    from ll4al.preference.algorithm import run_ltr_nsga2
     from ll4al.preference.decision_maker import DMStopped, HumanDM
     from ll4al.preference.experiment import make_problem
 
     answers = Path(settings["answers"] or out / "answers.json")
-    dm = HumanDM(answers)
-    problem = make_problem(cfg.problem, cfg.n_obj)
-    pop_size, n_gen = cfg.budget()
     try:
-        res = run_ltr_nsga2(
-            problem,
-            dm,
-            pop_size,
-            n_gen,
-            tau=cfg.tau,
-            mu=cfg.mu,
-            max_queries=cfg.query_cap(),
-            seed=0,
-            loss=cfg.loss,
-            niche_radius=cfg.niche_radius,
-        )
+        res = cfg.run_ltr(make_problem(cfg.problem, cfg.n_obj), HumanDM(answers), seed=0)
     except DMStopped:
         print(f"\nStopped. Your answers are in {answers}; rerun the same command to resume.")
         return 0

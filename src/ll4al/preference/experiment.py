@@ -22,9 +22,9 @@ from scipy.stats import ranksums
 from tqdm import tqdm
 
 from ll4al.config import ConfigError
-from ll4al.preference.algorithm import run_ltr_nsga2
+from ll4al.preference.algorithm import LTRResult, run_ltr_nsga2
 from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
-from ll4al.preference.decision_maker import ChebyshevDM, default_weights
+from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_weights
 
 ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
 DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
@@ -99,6 +99,22 @@ class ExperimentConfig:
     def dm_weights(self) -> np.ndarray:
         return default_weights(self.n_obj) if self.weights is None else np.asarray(self.weights)
 
+    def run_ltr(self, problem: Problem, dm: DecisionMaker, seed: int) -> LTRResult:
+        """I-NSGA-II/LTR on ``problem`` with this config's budget and interaction settings."""
+        pop_size, n_gen = self.budget()
+        return run_ltr_nsga2(
+            problem,
+            dm,
+            pop_size,
+            n_gen,
+            tau=self.tau,
+            mu=self.mu,
+            max_queries=self.query_cap(),
+            seed=seed,
+            loss=self.loss,
+            niche_radius=self.niche_radius,
+        )
+
 
 def distances(F: np.ndarray, golden: np.ndarray) -> tuple[float, float]:
     """(epsilon*, mean distance) of a population ``F`` to the golden point."""
@@ -121,18 +137,7 @@ def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, 
         ),
     }
     if algorithm == "ltr-nsga2":
-        res = run_ltr_nsga2(
-            problem,
-            dm,
-            pop_size,
-            n_gen,
-            tau=cfg.tau,
-            mu=cfg.mu,
-            max_queries=cfg.query_cap(),
-            seed=seed,
-            loss=cfg.loss,
-            niche_radius=cfg.niche_radius,  # type: ignore[arg-type]
-        )
+        res = cfg.run_ltr(problem, dm, seed)
         F, n_evals, queries = res.F, res.n_evals, res.dm_queries
     elif algorithm in runners:
         with warnings.catch_warnings():
