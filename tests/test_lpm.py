@@ -124,3 +124,20 @@ def test_remove_hooks_leaves_model_unchanged():
     wrapped = LearningLoss(model, ["used"])
     wrapped.remove_hooks()
     assert not model.used._forward_hooks
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pooling_gradient_is_the_mean_gradient_in_the_input_layout(channels_last):
+    from ll4al.features import global_pool
+
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(global_pool, (x,))
+    weights = torch.randn(3, 4, dtype=torch.float64)
+    (global_pool(x) * weights).sum().backward()
+    expected = (weights / 30)[:, :, None, None].expand(3, 4, 5, 6)
+    assert torch.allclose(x.grad, expected)
+    assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert torch.allclose(global_pool(x), x.mean(dim=(2, 3)))
