@@ -14,7 +14,8 @@ from ll4al.preference.model import PreferenceModel  # noqa: E402
 def test_choose_pairs_takes_distinct_non_dominated_solutions():
     F = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [2.0, 2.0], [0.5, 0.5]])
     pairs = choose_pairs(F, 6, np.random.default_rng(0))
-    assert len(pairs) == 6
+    assert len(pairs) == 3  # three distinct non-dominated rows: only three pairs exist
+    assert len({frozenset(p) for p in pairs}) == 3  # none asked twice
     for i, j in pairs:
         assert i != j and not np.array_equal(F[i], F[j])
         assert 3 not in (i, j)  # dominated
@@ -51,3 +52,11 @@ def test_query_cap_and_convergence_stop_consulting():
     )
     assert converged.consultations == 2  # the second consultation always "converges"
     assert isinstance(converged.model, PreferenceModel) and converged.model.n_pairs == 8
+
+
+def test_consultations_follow_every_tau_generations():
+    problem = make_problem("dtlz2", 3)
+    dm = ChebyshevDM(default_weights(3), seed=0)
+    result = run_ltr_nsga2(problem, dm, pop_size=12, n_gen=30, tau=10, mu=4, seed=0)
+    assert result.consultations == 2  # after generations 10 and 20; never after the last
+    assert result.n_evals == 12 * 30

@@ -22,7 +22,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from ll4al.preference.decision_maker import DecisionMaker
 from ll4al.preference.model import PreferenceLoss, PreferenceModel
-from ll4al.preference.survival import PreferenceSurvival, default_niche_radius
+from ll4al.preference.survival import PreferenceSurvival
 
 
 @dataclass
@@ -59,10 +59,15 @@ def choose_pairs(
         order = np.argsort(-model.score(F[candidates]), kind="stable")
         top = candidates[order[: max(2, len(candidates) // 4)]]
     pairs: list[tuple[int, int]] = []
-    for k in range(mu):
-        first = rng.choice(top if k < mu // 2 else candidates)
-        second = rng.choice(candidates[candidates != first])
-        pairs.append((int(first), int(second)))
+    shown: set[frozenset[int]] = set()
+    for _ in range(20 * mu):  # a pair is never asked twice; few candidates may give fewer
+        if len(pairs) == mu:
+            break
+        first = int(rng.choice(top if len(pairs) < mu // 2 else candidates))
+        second = int(rng.choice(candidates[candidates != first]))
+        if frozenset((first, second)) not in shown:
+            shown.add(frozenset((first, second)))
+            pairs.append((first, second))
     return pairs
 
 
@@ -122,12 +127,7 @@ def run_ltr_nsga2(
     model = PreferenceModel(n_obj=problem.n_obj, loss=loss, epochs=epochs, seed=seed)
     algorithm = NSGA2(
         pop_size=pop_size,
-        survival=PreferenceSurvival(
-            model,
-            niche_radius=default_niche_radius(problem.n_obj)
-            if niche_radius is None
-            else niche_radius,
-        ),
+        survival=PreferenceSurvival(model, niche_radius=niche_radius),
     )
     algorithm.setup(problem, termination=("n_gen", n_gen), seed=seed, verbose=False)
     rng = np.random.default_rng(seed)
@@ -139,7 +139,7 @@ def run_ltr_nsga2(
         while algorithm.has_next():
             algorithm.next()
             ideal = np.minimum(ideal, algorithm.pop.get("F").min(axis=0))
-            gen = algorithm.n_gen
+            gen = algorithm.n_gen - 1  # pymoo's n_gen is the generation about to run
             if not consulting or gen % tau != 0 or gen >= n_gen:
                 continue
             if max_queries is not None and queries + mu > max_queries:

@@ -60,7 +60,7 @@ def add_prefer_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
     """The ``prefer`` flags; every default is None so config and paper defaults can fill in."""
-    p.add_argument("--problem", help="dtlz1-dtlz4 or zdt1-zdt6 (default dtlz2)")
+    p.add_argument("--problem", help="dtlz1-dtlz4 or zdt1-zdt4, zdt6 (default dtlz2)")
     p.add_argument("--n-obj", type=int, help="number of objectives (default 3)")
     p.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default 11)")
     p.add_argument("--out", help="output directory (default runs/prefer)")
@@ -144,11 +144,8 @@ def run_prefer(args: argparse.Namespace) -> int:
     except ImportError:
         print('ll4al prefer needs pymoo: pip install "ll4al[preference]"', file=sys.stderr)
         return 2
-    import torch
-
     from ll4al.preference.experiment import ExperimentConfig, run_experiment
 
-    torch.set_num_threads(1)  # the RankNet is tiny; extra threads only contend
     settings = resolve_settings(args)
     cfg = ExperimentConfig(
         **{
@@ -170,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry: ``python -m ll4al.preference.cli [flags]``."""
     parser = argparse.ArgumentParser(prog="ll4al-prefer", description=__doc__)
     add_prefer_arguments(parser)
-    return run_prefer(parser.parse_args(argv))
+    try:
+        return run_prefer(parser.parse_args(argv))
+    except ConfigError as err:
+        print(f"ll4al-prefer: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

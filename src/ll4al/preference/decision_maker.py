@@ -81,7 +81,7 @@ class ChebyshevDM:
             qc = self.ideal @ self.ideal - 1.0
             t = (-qb + np.sqrt(qb * qb - 4 * qa * qc)) / (2 * qa)
             return self.ideal + t * direction
-        front = problem.pareto_front(n_pareto_points=n_points)  # type: ignore[attr-defined]
+        front = problem.pareto_front(n_points)  # positional: pymoo's problems name it apart
         return front[int(np.argmin(self.value(front)))]
 
 

@@ -48,11 +48,13 @@ def make_problem(name: str, n_obj: int) -> Problem:
     name = name.lower()
     if name in DTLZ_K:
         return get_problem(name, n_var=n_obj + DTLZ_K[name] - 1, n_obj=n_obj)
+    if name == "zdt5":
+        raise ConfigError("zdt5 has binary variables, which NSGA-II's float operators do not fit")
     if name.startswith("zdt"):
         if n_obj != 2:
             raise ConfigError(f"{name} has two objectives, got n_obj={n_obj}")
         return get_problem(name)
-    raise ConfigError(f"unknown problem {name!r}: use dtlz1-dtlz4 or zdt1-zdt6")
+    raise ConfigError(f"unknown problem {name!r}: use dtlz1-dtlz4, zdt1-zdt4 or zdt6")
 
 
 def default_budget(name: str, n_obj: int) -> tuple[int, int]:
@@ -84,6 +86,17 @@ class ExperimentConfig:
     algorithms: Sequence[str] = field(default_factory=lambda: list(ALGORITHMS))
     loss: str = "logistic"
     niche_radius: float | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a bad setting before any run starts, not when it is reached."""
+        make_problem(self.problem, self.n_obj)
+        unknown = [a for a in self.algorithms if a not in ALGORITHMS]
+        if unknown:
+            raise ConfigError(f"unknown algorithms {unknown}; choose from {list(ALGORITHMS)}")
+        if self.weights is not None and len(self.weights) != self.n_obj:
+            raise ConfigError(f"{len(self.weights)} weights for {self.n_obj} objectives")
+        if self.loss not in ("logistic", "hinge"):
+            raise ConfigError(f"loss must be 'logistic' or 'hinge', got {self.loss!r}")
 
     def budget(self) -> tuple[int, int]:
         pop, gen = default_budget(self.problem, self.n_obj)
@@ -129,23 +142,18 @@ def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, 
     dm = ChebyshevDM(cfg.dm_weights(), kappa=cfg.noise_kappa, seed=seed)
     golden = dm.golden_point(problem)
     start = time.perf_counter()
-    runners: dict[str, Callable[[], RunResult]] = {
+    runners: dict[str, Callable[[], RunResult | LTRResult]] = {
+        "ltr-nsga2": lambda: cfg.run_ltr(problem, dm, seed),
         "nsga2": lambda: run_nsga2(problem, pop_size, n_gen, seed),
         "r-nsga2": lambda: run_rnsga2(problem, golden, pop_size, n_gen, seed),
         "pinsga2": lambda: run_pinsga2(
             problem, dm, pop_size, n_gen, cfg.tau, cfg.query_cap(), seed=seed
         ),
     }
-    if algorithm == "ltr-nsga2":
-        res = cfg.run_ltr(problem, dm, seed)
-        F, n_evals, queries = res.F, res.n_evals, res.dm_queries
-    elif algorithm in runners:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # scipy's trust-constr chatter inside PINSGA2
-            out = runners[algorithm]()
-        F, n_evals, queries = out.F, out.n_evals, out.dm_queries
-    else:
-        raise ConfigError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's trust-constr chatter inside PINSGA2
+        out = runners[algorithm]()  # the algorithm names were checked in __post_init__
+    F, n_evals, queries = out.F, out.n_evals, out.dm_queries
     eps_star, mean_distance = distances(F, golden)
     record = {
         "algorithm": algorithm,

@@ -62,10 +62,12 @@ class PreferenceSurvival(Survival):
     binary tournament (dominance, then larger ``crowding``) also prefers the ROI when mating.
     """
 
-    def __init__(self, model: PreferenceModel, niche_radius: float = 0.02) -> None:
+    def __init__(self, model: PreferenceModel, niche_radius: float | None = None) -> None:
         super().__init__(filter_infeasible=True)
         self.model = model
-        self.niche_radius = niche_radius
+        self.niche_radius = (
+            default_niche_radius(model.n_obj) if niche_radius is None else niche_radius
+        )
         self.nds = NonDominatedSorting()
         self.fallback = RankAndCrowding()
 
