@@ -44,6 +44,11 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     assert not re.search(r"cycle +\d+ labeled", again.stdout)  # nothing re-ran
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
+    other_seed = [*FAST[:2], "--set", "seeds=[1]", *FAST[4:]]
+    assert ll4al("demo", "--out", str(out), *other_seed, cwd=tmp_path).returncode == 0
+    seeds = {json.loads(ln)["seed"] for ln in (out / "results.jsonl").read_text().splitlines()}
+    assert seeds == {1}  # results.jsonl holds the runs of the config just run, not older ones
+
     config_before = (out / "config.yaml").read_text()
     changed = ll4al("demo", "--out", str(out), *FAST, "--set", "train.epochs=4", cwd=tmp_path)
     assert changed.returncode == 2 and "different configuration" in changed.stderr
@@ -60,7 +65,7 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
         (["demo", "--set", "active.cycles=40"], "only 1257 samples"),
         (["demo", "--set", "model.lpm_layers=[block9]"], "Unknown layer 'block9'"),
         (["demo", "--set", "model.embedding_layer=fc2"], "Unknown layer 'fc2'"),
-        (["prefer", "--problem", "dtlz9"], "no default budget for 'dtlz9'"),
+        (["prefer", "--problem", "dtlz9"], "unknown problem 'dtlz9'"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, args, message):

@@ -37,11 +37,29 @@ def test_impossible_protocols_are_refused():
         config_from_dict({"active": {"query_size": 20, "subset": 10}}).validate()
     config = config_from_dict({"active": {"initial": 50, "query_size": 50, "cycles": 4}})
     with pytest.raises(ConfigError, match="only 100 samples"):
-        config.validate(pool_size=100)
+        config.validate_pool(100)
     with pytest.raises(ConfigError, match="unknown strategies"):
         config_from_dict({"strategies": ["random", "magic"]}).validate()
     with pytest.raises(ConfigError, match="augment"):
         config_from_dict({"train": {"augment": "mixup"}})
+    with pytest.raises(ConfigError, match="initial must be >= 2"):
+        config_from_dict({"active": {"initial": 1}}).validate()
+    with pytest.raises(ConfigError, match="precision"):
+        config_from_dict({"precision": "fp8"}).validate()
+    with pytest.raises(ConfigError, match="invalid device"):
+        config_from_dict({"device": "gpu0"}).validate()
+    with pytest.raises(ConfigError, match="unknown model"):
+        config_from_dict({"model": {"name": "vgg"}}).validate()
+
+
+def test_values_of_the_wrong_shape_are_refused():
+    with pytest.raises(ConfigError, match=r"seeds must be a list, e.g. \[3\]"):
+        config_from_dict({"seeds": 3})
+    with pytest.raises(ConfigError, match="strategies must be a list"):
+        config_from_dict({"strategies": "learning-loss"})
+    with pytest.raises(ConfigError, match="data must be a mapping"):
+        config_from_dict({"data": "cifar10"})
+    assert config_from_dict({"model": {"lpm_layers": None}}).model.lpm_layers is None
 
 
 def test_missing_config_names_the_shipped_ones():

@@ -122,3 +122,9 @@ def test_missing_cifar_directory_is_a_clear_error(tmp_path):
         load_cifar10(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="No CIFAR-10 found"):
         load_cifar10(tmp_path)
+
+
+def test_cifar_folders_with_different_classes_are_refused(small_cifar_folder):
+    shutil.rmtree(small_cifar_folder / "test" / "bird")
+    with pytest.raises(ValueError, match="different class folders"):
+        load_cifar10(small_cifar_folder)

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from ll4al.files import CorruptFileError
 from ll4al.loop import ActiveLearningRun, CycleError, candidate_subset, initial_indices
 from ll4al.pool import Pool, PoolError, SimulatedOracle
 from ll4al.tasks import ClassificationTask
@@ -95,7 +96,7 @@ def test_state_of_another_configuration_is_refused(tmp_path):
 
 def test_corrupt_state_is_reported_not_overwritten(tmp_path):
     (tmp_path / "state.json").write_text("{broken")
-    with pytest.raises(PoolError, match="corrupt"):
+    with pytest.raises(CorruptFileError, match="corrupt"):
         make_run(tmp_path, tiny_spec())
     assert (tmp_path / "state.json").read_text() == "{broken"
 

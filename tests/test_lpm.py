@@ -141,3 +141,15 @@ def test_pooling_gradient_is_the_mean_gradient_in_the_input_layout(channels_last
     assert torch.allclose(x.grad, expected)
     assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
     assert torch.allclose(global_pool(x), x.mean(dim=(2, 3)))
+
+
+def test_predicted_losses_are_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    model = CifarResNet18(width=0.25).to(memory_format=torch.channels_last)
+    wrapped = LearningLoss(model, ["layer1", "layer4"], hidden=16, example_input=x[:2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, predicted = wrapped(x)
+    assert output.dtype == torch.bfloat16  # the target network itself runs in bf16
+    assert predicted.dtype == torch.float32
+    assert len(torch.unique(predicted)) == 64  # no ties from bf16 rounding

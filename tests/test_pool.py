@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ll4al.files import CorruptFileError
 from ll4al.pool import Pool, PoolError, SimulatedOracle
 
 
@@ -52,7 +53,7 @@ def test_save_and_load_round_trip(tmp_path):
 def test_corrupt_file_is_named_and_left_alone(tmp_path):
     path = tmp_path / "pool.json"
     path.write_text('{"size": 6, "labeled": [[4, 1], [0')
-    with pytest.raises(PoolError, match="corrupt"):
+    with pytest.raises(CorruptFileError, match="corrupt"):
         Pool.load(path)
     assert path.read_text().endswith("[0")
     path.write_text('{"labeled": []}')

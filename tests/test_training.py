@@ -38,8 +38,8 @@ def test_training_learns_the_tiny_task(with_lpm):
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="batch_size"):
         TrainSettings(batch_size=1)
+    pool = make_images(n=8)
     with pytest.raises(ValueError, match="need at least 2"):
-        pool = make_images(n=8)
         train(
             learner_factory(pool)(False),
             pool,

@@ -11,13 +11,14 @@ from tqdm.auto import tqdm
 
 from ll4al.config import ConfigError, load_config, named_configs
 from ll4al.experiment import RESULTS_FILE, run_experiment
+from ll4al.files import CorruptFileError
 from ll4al.loop import CycleError
 from ll4al.pool import PoolError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.report import format_table, plot_learning_curves
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, PoolError, CycleError, FileNotFoundError)
+USER_ERRORS = (ConfigError, PoolError, CycleError, CorruptFileError, FileNotFoundError)
 
 
 def _print_cycle(record: dict[str, Any]) -> None:
@@ -38,10 +39,9 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
         f"{config.active.cycles} cycles -> {out_dir}"
     )
-    saved = out_dir / RESULTS_FILE
-    if saved.exists() and saved.read_text().strip():
-        print(f"resuming from {len(saved.read_text().splitlines())} saved cycle(s) in {out_dir}")
-    records = run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle)
+    records = run_experiment(
+        config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write
+    )
     table = format_table(records)
     (out_dir / "table.txt").write_text(table + "\n")
     png = plot_learning_curves(records, out_dir / "learning_curves.png", title=config.name)

@@ -73,29 +73,57 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self, pool_size: int | None = None) -> None:
-        """Catch impossible protocols before any training starts."""
+    def validate(self) -> None:
+        """Catch impossible settings before any data is loaded or model trained."""
+        import torch
+
+        from ll4al.models import MODELS
         from ll4al.strategies import STRATEGIES
 
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown:
             raise ConfigError(f"unknown strategies {unknown}; choose from {sorted(STRATEGIES)}")
+        if not self.seeds or not self.strategies:
+            raise ConfigError("at least one seed and one strategy are needed")
+        if self.data.name not in ("digits", "cifar10"):
+            raise ConfigError(f"unknown data set {self.data.name!r}; choose 'digits' or 'cifar10'")
+        if self.model.name not in MODELS:
+            raise ConfigError(f"unknown model {self.model.name!r}; choose from {sorted(MODELS)}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.device != "auto":
+            try:
+                device = torch.device(self.device)
+            except RuntimeError as err:
+                raise ConfigError(f"invalid device {self.device!r}: {err}") from None
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"device {self.device!r} asked for, but CUDA is not available")
         a = self.active
-        if min(a.initial, a.query_size, a.subset, a.cycles) < 1:
-            raise ConfigError("active.initial, query_size, subset and cycles must all be >= 1")
+        if min(a.query_size, a.subset, a.cycles) < 1 or a.initial < 2:
+            raise ConfigError(
+                "active.initial must be >= 2 (training needs two labels), and query_size, "
+                "subset and cycles >= 1"
+            )
         if a.query_size > a.subset:
             raise ConfigError(
                 f"active.query_size ({a.query_size}) is larger than active.subset ({a.subset})"
             )
-        if not self.seeds or not self.strategies:
-            raise ConfigError("at least one seed and one strategy are needed")
-        if pool_size is not None:
-            needed = a.initial + (a.cycles - 1) * a.query_size
-            if needed > pool_size:
-                raise ConfigError(
-                    f"the protocol needs {needed} labels (initial {a.initial} + "
-                    f"{a.cycles - 1} x {a.query_size}) but the pool has only {pool_size} samples"
-                )
+
+    def validate_pool(self, pool_size: int) -> None:
+        """The protocol must fit in a pool of ``pool_size`` samples."""
+        a = self.active
+        needed = a.initial + (a.cycles - 1) * a.query_size
+        if needed > pool_size:
+            raise ConfigError(
+                f"the protocol needs {needed} labels (initial {a.initial} + "
+                f"{a.cycles - 1} x {a.query_size}) but the pool has only {pool_size} samples"
+            )
+
+
+def _expects_list(hint: Any) -> bool:
+    return typing.get_origin(hint) is list or any(
+        typing.get_origin(arg) is list for arg in typing.get_args(hint)
+    )
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -114,8 +142,11 @@ def _build(cls: type, values: Any, where: str) -> Any:
                 f"Valid keys: {', '.join(known)}"
             )
         hint = hints[key]
+        name = f"{where}.{key}".lstrip(".")
         if dataclasses.is_dataclass(hint):
-            value = _build(hint, value, f"{where}.{key}".lstrip("."))
+            value = _build(hint, value, name)
+        elif _expects_list(hint) and value is not None and not isinstance(value, list):
+            raise ConfigError(f"{name} must be a list, e.g. [{value}], got {value!r}")
         kwargs[key] = value
     try:
         return cls(**kwargs)

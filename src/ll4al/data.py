@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ll4al.files import atomic_path
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -109,10 +111,8 @@ def load_image_folder_split(root: Path) -> tuple[torch.Tensor, np.ndarray, list[
         with np.load(cached, allow_pickle=False) as npz:
             return torch.from_numpy(npz["x"]), npz["y"], list(npz["classes"])
     x, y, classes = _decode_image_folder(root)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npz")
-    np.savez(tmp, x=x, y=y, classes=np.asarray(classes))
-    tmp.replace(cached)
+    with atomic_path(cached) as tmp:
+        np.savez(tmp, x=x, y=y, classes=np.asarray(classes))
     return torch.from_numpy(x), y, classes
 
 
@@ -123,8 +123,13 @@ def load_cifar10(root: str | Path, download: bool = False) -> TaskData:
     """
     root = Path(root).expanduser()
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x_train, y_train, _ = load_image_folder_split(root / "train")
-        x_test, y_test, _ = load_image_folder_split(root / "test")
+        x_train, y_train, classes = load_image_folder_split(root / "train")
+        x_test, y_test, test_classes = load_image_folder_split(root / "test")
+        if classes != test_classes:
+            raise ValueError(
+                f"{root}/train and {root}/test have different class folders "
+                f"({classes} vs {test_classes}); labels would not match"
+            )
     else:
         from torchvision.datasets import CIFAR10
 
@@ -160,12 +165,13 @@ def random_crop_flip(
     The batch is already normalised, so zero padding is padding with the mean colour.
     """
     b, c, h, w = batch.shape
+    device = batch.device
     padded = torch.nn.functional.pad(batch, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None]  # [B, H, 1]
-    cols = (dx[:, None] + torch.arange(w))[:, None, :]  # [B, 1, W]
-    cropped = padded[torch.arange(b)[:, None, None], :, rows, cols]  # [B, H, W, C]
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
+    rows = (dy[:, None] + torch.arange(h, device=device))[:, :, None]  # [B, H, 1]
+    cols = (dx[:, None] + torch.arange(w, device=device))[:, None, :]  # [B, 1, W]
+    cropped = padded[torch.arange(b, device=device)[:, None, None], :, rows, cols]  # [B,H,W,C]
     cropped = cropped.permute(0, 3, 1, 2)
-    flip = torch.rand(b, generator=generator) < 0.5
+    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped).contiguous()

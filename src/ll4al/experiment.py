@@ -13,9 +13,10 @@ from tqdm.auto import tqdm
 
 from ll4al.config import ConfigError, ExperimentConfig
 from ll4al.data import TaskData, load_cifar10, load_digits
+from ll4al.files import write_text_atomic
 from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
 from ll4al.models import MODELS, build_model
-from ll4al.pool import SimulatedOracle, read_json
+from ll4al.pool import SimulatedOracle
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
@@ -29,13 +30,7 @@ def load_task_data(config: ExperimentConfig) -> TaskData:
     if name == "digits":
         return load_digits(seed=0)
     if name == "cifar10":
-        root = config.data.resolved_root()
-        if not root.exists() and not config.data.download:
-            raise FileNotFoundError(
-                f"data directory {root} does not exist; set data.root (or $LL4AL_DATA) to the "
-                "folder holding CIFAR-10, or data.download: true to fetch it"
-            )
-        return load_cifar10(root, download=config.data.download)
+        return load_cifar10(config.data.resolved_root(), download=config.data.download)
     raise ConfigError(f"unknown data set {name!r}; choose 'digits' or 'cifar10'")
 
 
@@ -43,21 +38,15 @@ def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:
     return out_dir / "runs" / f"{strategy}-seed{seed}"
 
 
-def collect_results(out_dir: Path) -> list[dict[str, Any]]:
-    """All saved cycle records under ``out_dir``, sorted by strategy, seed and cycle."""
-    records = []
-    for state_file in sorted((out_dir / "runs").glob("*/state.json")):
-        records.extend(read_json(state_file)["records"])
-    return sorted(records, key=lambda r: (r["strategy"], r["seed"], r["cycle"]))
-
-
-def write_results(out_dir: Path) -> Path:
-    """Rewrite ``results.jsonl`` from the saved states (so a resumed run never duplicates)."""
-    path = out_dir / RESULTS_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in collect_results(out_dir)))
-    tmp.replace(path)
-    return path
+def write_results(out_dir: Path, runs: list[ActiveLearningRun]) -> list[dict[str, Any]]:
+    """Rewrite ``results.jsonl`` from the runs' saved records, sorted by strategy, seed and
+    cycle: a resumed run never duplicates a line, and runs of other configs are left out."""
+    records = sorted(
+        (r for run in runs for r in run.records),
+        key=lambda r: (r["strategy"], r["seed"], r["cycle"]),
+    )
+    write_text_atomic(out_dir / RESULTS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+    return records
 
 
 def run_experiment(
@@ -65,18 +54,19 @@ def run_experiment(
     out_dir: str | Path,
     progress: bool = True,
     on_cycle: Callable[[dict[str, Any]], None] | None = None,
+    log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) every strategy and seed of ``config``, writing ``results.jsonl``."""
+    """Run (or resume) every strategy and seed of ``config``; returns the records written to
+    ``results.jsonl``. ``log`` receives a line when saved cycles are resumed."""
     out_dir = Path(out_dir)
+    config.validate()
     data = load_task_data(config)
-    config.validate(pool_size=len(data.train))
+    config.validate_pool(len(data.train))
     if data.train.targets is None or data.test.targets is None:
         raise ConfigError("a simulated experiment needs the labels of the pool and test set")
 
     device = select_device(config.device)
     precision = resolve_precision(config.precision, device)
-    if config.model.name not in MODELS:
-        raise ConfigError(f"unknown model {config.model.name!r}; choose from {sorted(MODELS)}")
     spec = MODELS[config.model.name]
     lpm_layers = config.model.lpm_layers or spec.lpm_layers
     embedding_layer = config.model.embedding_layer or spec.embedding_layer
@@ -136,16 +126,19 @@ def run_experiment(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
+    done = sum(run.next_cycle for run in runs)
+    if done:
+        log(f"resuming from {done} saved cycle(s) in {out_dir}")
     overall = tqdm(
         total=len(runs) * config.active.cycles,
-        initial=sum(run.next_cycle for run in runs),
+        initial=done,
         desc=config.name,
         unit="cycle",
         disable=not progress,
     )
 
     def record_cycle(record: dict[str, Any]) -> None:
-        write_results(out_dir)
+        write_results(out_dir, runs)
         overall.update(1)
         if on_cycle is not None:
             on_cycle(record)
@@ -153,5 +146,4 @@ def run_experiment(
     for run in runs:
         run.run(on_cycle=record_cycle)
     overall.close()
-    write_results(out_dir)
-    return collect_results(out_dir)
+    return write_results(out_dir, runs)

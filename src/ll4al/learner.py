@@ -120,7 +120,8 @@ class Learner:
                                 f"embedding layer {self.embedding_layer!r} did not run in the "
                                 "forward pass; choose a layer on its path"
                             )
-                        results["embedding"].append(embeddings.pop().cpu())
+                        results["embedding"].append(embeddings[-1].cpu())
+                        embeddings.clear()  # a layer run twice per pass keeps its last output
         finally:
             self.model.train(was_training)
         return {

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ll4al.files import read_json, write_json_atomic
 from ll4al.learner import Learner, PoolData
 from ll4al.lpm import LearningLoss
-from ll4al.pool import Oracle, Pool, PoolError, read_json, write_json_atomic
+from ll4al.pool import Oracle, Pool, PoolError
 from ll4al.strategies import QueryStrategy
 from ll4al.tasks import TaskAdapter
 from ll4al.training import NonFiniteLossError, TrainSettings, evaluate, train
@@ -51,9 +52,7 @@ def candidate_subset(pool: Pool, size: int, seed: int, cycle: int) -> np.ndarray
     """
     rng = np.random.default_rng(derived_seed(seed, _SUBSET, cycle))
     order = rng.permutation(pool.size)
-    unlabeled = np.ones(pool.size, dtype=bool)
-    unlabeled[pool.labeled] = False
-    return order[unlabeled[order]][:size]
+    return order[pool.unlabeled_mask[order]][:size]
 
 
 class CycleError(RuntimeError):

@@ -77,13 +77,17 @@ class LearningLoss(nn.Module):
                 f"Hooked layer(s) {missing} did not run in {type(self.model).__name__}.forward; "
                 "choose layers on the path of the forward pass."
             )
-        pooled = []
-        for name, head in zip(self.layers, self.heads, strict=True):
-            features = captured[name]
-            if self.stop_gradient:
-                features = features.detach()
-            pooled.append(head(global_pool(features).float()))
-        predicted = self.out(torch.cat(pooled, dim=1)).squeeze(1)
+        device_type = captured[self.layers[0]].device.type
+        # The heads run in fp32 even under bf16 autocast: bf16 keeps 8 bits of mantissa, so
+        # predicted losses would tie often and the top-K would be decided by candidate order.
+        with torch.autocast(device_type=device_type, enabled=False):
+            pooled = []
+            for name, head in zip(self.layers, self.heads, strict=True):
+                features = captured[name]
+                if self.stop_gradient:
+                    features = features.detach()
+                pooled.append(head(global_pool(features).float()))
+            predicted = self.out(torch.cat(pooled, dim=1)).squeeze(1)
         return output, predicted
 
     def remove_hooks(self) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ll4al.files import read_json, write_json_atomic
 
 Oracle = Callable[[np.ndarray], list[Any]]
 
@@ -38,11 +38,16 @@ class Pool:
         return np.fromiter(self._labels, dtype=np.int64, count=len(self._labels))
 
     @property
-    def unlabeled(self) -> np.ndarray:
-        """Unlabeled indices, ascending."""
+    def unlabeled_mask(self) -> np.ndarray:
+        """``[size]`` booleans, True where a sample is still unlabeled."""
         mask = np.ones(self.size, dtype=bool)
         mask[self.labeled] = False
-        return np.flatnonzero(mask)
+        return mask
+
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """Unlabeled indices, ascending."""
+        return np.flatnonzero(self.unlabeled_mask)
 
     def labels_of(self, indices: Sequence[int] | np.ndarray) -> list[Any]:
         try:
@@ -85,25 +90,6 @@ class Pool:
     @classmethod
     def load(cls, path: str | Path) -> Pool:
         return cls.from_dict(read_json(path))
-
-
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file, turning a corrupt one into an error that names the file."""
-    try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise PoolError(
-            f"{path} is corrupt (not valid JSON: {err}); it was left untouched"
-        ) from err
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write to a temporary file and rename it, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
 
 
 class SimulatedOracle:

@@ -36,7 +36,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        with torch.cuda.device(device):  # emulated bf16 (pre-Ampere GPUs) is slower than fp32
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        return "bf16" if native else "fp32"
     return "bf16" if device.type == "cpu" and _cpu_has_bf16() else "fp32"
 
 

@@ -15,6 +15,8 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
+from ll4al.files import read_json, write_json_atomic
+
 
 class DecisionMaker(Protocol):
     """Anything that can compare two objective vectors (all objectives minimised)."""
@@ -118,11 +120,8 @@ class HumanDM:
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.names = list(names) if names is not None else None
-        self.answers: dict[str, bool] = {}
-        if self.answers_path.exists():
-            for record in json.loads(self.answers_path.read_text()):
-                self.answers[self._key(record["a"], record["b"])] = record["preferred"] == 1
-        self.n_queries = 0
+        self.records: list[dict] = read_json(answers_path) if self.answers_path.exists() else []
+        self.answers = {self._key(r["a"], r["b"]): r["preferred"] == 1 for r in self.records}
         self.n_asked = 0
 
     @staticmethod
@@ -134,7 +133,6 @@ class HumanDM:
         return f"  [{label}] " + "  ".join(f"{n}={x:.4f}" for n, x in zip(names, f, strict=True))
 
     def prefers_first(self, a: np.ndarray, b: np.ndarray) -> bool:
-        self.n_queries += 1
         key = self._key(a, b)
         if key in self.answers:
             return self.answers[key]
@@ -159,17 +157,11 @@ class HumanDM:
         return reply == "1"
 
     def _save(self, a: np.ndarray, b: np.ndarray, a_preferred: bool) -> None:
-        records = []
-        if self.answers_path.exists():
-            records = json.loads(self.answers_path.read_text())
-        records.append(
+        self.records.append(
             {
                 "a": [float(x) for x in a],
                 "b": [float(x) for x in b],
                 "preferred": 1 if a_preferred else 2,
             }
         )
-        self.answers_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.answers_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(records, indent=1))
-        tmp.replace(self.answers_path)
+        write_json_atomic(self.answers_path, self.records)
