@@ -83,3 +83,44 @@ def test_human_session_stops_and_resumes(tmp_path, monkeypatch, capsys):
     assert cli.main(flags) == 0
     assert len(json.loads(answers.read_text())) == 6
     assert (tmp_path / "h" / "final_population.json").exists()
+
+
+def test_rerun_keeps_done_runs_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
+    from ll4al.preference import experiment
+
+    out = tmp_path / "run"
+    args = [
+        "--problem",
+        "dtlz2",
+        "--n-obj",
+        "3",
+        "--generations",
+        "12",
+        "--pop-size",
+        "12",
+        "--algorithms",
+        "nsga2",
+        "ltr-nsga2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert cli.main([*args, "--seeds", "1"]) == 0
+    first = (out / "results.jsonl").read_text()
+
+    calls = []
+    real = experiment.run_single
+    monkeypatch.setattr(
+        experiment,
+        "run_single",
+        lambda cfg, alg, seed: calls.append((alg, seed)) or real(cfg, alg, seed),
+    )
+    assert cli.main([*args, "--seeds", "2"]) == 0
+    assert sorted(calls) == [("ltr-nsga2", 1), ("nsga2", 1)]  # seed 0 was kept, not rerun
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and (out / "results.jsonl").read_text().startswith(first)
+    assert (out / "final_populations.png").exists()
+
+    assert cli.main([*args, "--seeds", "2", "--tau", "5"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4

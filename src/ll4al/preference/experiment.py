@@ -8,6 +8,7 @@ plus the mean distance of the whole population (how focused it is on the ROI).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -22,6 +23,7 @@ from scipy.stats import ranksums
 from tqdm import tqdm
 
 from ll4al.config import ConfigError
+from ll4al.files import read_json, write_json_atomic
 from ll4al.preference.algorithm import LTRResult, run_ltr_nsga2
 from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
 from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_weights
@@ -239,20 +241,36 @@ def plot_final_populations(
 def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> list[dict]:
     """Run every algorithm on every seed; write results.jsonl, table.md and (m = 3) a PNG.
 
-    results.jsonl is appended to after every run, so an interrupted experiment keeps what it
-    has done.
+    results.jsonl is appended to after every run, and ``config.json`` records the settings:
+    run again with the same settings (more seeds allowed) and the runs already done are kept,
+    not repeated. The
+    seed-0 final populations (for the PNG) are kept in ``finals-seed0.json``.
     """
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.jsonl"
-    results_path.write_text("")
+    results_path, config_path = out / "results.jsonl", out / "config.json"
+    finals_path = out / "finals-seed0.json"
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    settings.pop("seeds")  # more seeds extend an experiment
     records: list[dict] = []
-    finals: dict[str, np.ndarray] = {}
-    jobs = [(seed, alg) for seed in range(cfg.seeds) for alg in cfg.algorithms]
+    finals: dict[str, list] = {}
+    if config_path.exists() and results_path.exists():
+        if read_json(config_path) != settings:
+            raise ConfigError(
+                f"{out} holds results of other settings; use another --out or delete it"
+            )
+        records = [json.loads(line) for line in results_path.read_text().splitlines() if line]
+        finals = read_json(finals_path) if finals_path.exists() else {}
+    else:
+        write_json_atomic(config_path, settings)
+        results_path.write_text("")
+    done = {(r["algorithm"], r["seed"]) for r in records}
+    jobs = [(s, a) for s in range(cfg.seeds) for a in cfg.algorithms if (a, s) not in done]
     for seed, alg in tqdm(jobs, desc=f"{cfg.problem} m={cfg.n_obj}", disable=not progress):
         record, F = run_single(cfg, alg, seed)
-        records.append(record)
         if seed == 0:
-            finals[alg] = F
+            finals[alg] = F.tolist()
+            write_json_atomic(finals_path, finals)
+        records.append(record)
         with results_path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
     pop_size, n_gen = cfg.budget()
@@ -266,7 +284,7 @@ def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> l
     (out / "table.md").write_text(header + summary_table(records))
     if cfg.n_obj == 3 and records:
         plot_final_populations(
-            finals,
+            {alg: np.asarray(F) for alg, F in finals.items()},
             np.asarray(records[0]["golden_point"]),
             out / "final_populations.png",
             f"{cfg.problem.upper()} m=3, seed 0, {n_gen} generations",
