@@ -11,7 +11,7 @@ from ll4al.tasks import ClassificationTask
 from ll4al.training import TrainSettings
 
 
-def learner_factory(data, task=None):
+def learner_factory(data, task=None, precision="fp32"):
     task = task or ClassificationTask()
 
     def make(with_lpm: bool):
@@ -20,7 +20,7 @@ def learner_factory(data, task=None):
             model,
             task,
             torch.device("cpu"),
-            "fp32",
+            precision,
             with_lpm,
             ["block1", "block2", "block3"],
             16,

@@ -8,11 +8,12 @@ from .conftest import make_images
 from .helpers import learner_factory
 
 
-@pytest.mark.parametrize("with_lpm", [False, True])
-def test_training_learns_the_tiny_task(with_lpm):
+@pytest.mark.parametrize("with_lpm,precision", [(False, "fp32"), (True, "fp32"), (True, "bf16")])
+def test_training_learns_the_tiny_task(with_lpm, precision):
     torch.manual_seed(0)
     pool, test = make_images(n=96, seed=0), make_images(n=48, seed=1)
-    learner = learner_factory(pool)(with_lpm)
+    learner = learner_factory(pool, precision=precision)(with_lpm)
+    assert learner.channels_last == (precision == "bf16")
     before = evaluate(learner, test, np.arange(48), test.targets.tolist())
     settings = TrainSettings(
         epochs=15, batch_size=16, lr=0.05, milestones=[], augment="none", stop_gradient_epoch=10
