@@ -50,6 +50,8 @@ def test_impossible_protocols_are_refused():
         config_from_dict({"device": "gpu0"}).validate()
     with pytest.raises(ConfigError, match="unknown model"):
         config_from_dict({"model": {"name": "vgg"}}).validate()
+    with pytest.raises(ConfigError, match="data.validation must be an integer >= 0"):
+        config_from_dict({"data": {"validation": -5}}).validate()
 
 
 def test_values_of_the_wrong_shape_are_refused():

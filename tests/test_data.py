@@ -128,3 +128,27 @@ def test_cifar_folders_with_different_classes_are_refused(small_cifar_folder):
     shutil.rmtree(small_cifar_folder / "test" / "bird")
     with pytest.raises(ValueError, match="different class folders"):
         load_cifar10(small_cifar_folder)
+
+
+def test_hold_out_splits_the_pool_and_never_uses_the_test_set():
+    ids = torch.arange(300).view(300, 1, 1, 1).to(torch.int32)  # each image holds its index
+    pool = ArrayDataset(ids, np.arange(300) % 3, mean=(0.0,), std=(1.0,), scale=1.0)
+    test = ArrayDataset(ids[:50] + 1000, np.zeros(50), mean=(0.0,), std=(1.0,), scale=1.0)
+    data = data_mod.TaskData(train=pool, test=test, num_classes=3, in_channels=1)
+    held = data_mod.hold_out(data, 40, seed=0)
+    train_ids = set(held.train.images.flatten().tolist())
+    validation_ids = set(held.test.images.flatten().tolist())
+    assert (len(train_ids), len(validation_ids)) == (260, 40)
+    assert train_ids | validation_ids == set(range(300))  # a partition of the pool
+    assert held.test.targets.tolist() == [i % 3 for i in held.test.images.flatten().tolist()]
+    again = data_mod.hold_out(data, 40, seed=0)
+    assert torch.equal(again.test.images, held.test.images)  # a fixed split
+    with pytest.raises(ValueError, match="cannot hold out"):
+        data_mod.hold_out(data, 300)
+
+
+def test_subset_keeps_labels_and_normalisation():
+    data = load_digits().train
+    sub = data.subset(np.array([5, 2]))
+    assert sub.targets.tolist() == [data.targets[5], data.targets[2]]
+    assert torch.equal(sub.inputs([0, 1]), data.inputs([5, 2]))

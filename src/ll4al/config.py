@@ -23,11 +23,15 @@ class ConfigError(ValueError):
 @dataclass
 class DataSettings:
     """``name``: ``digits`` (bundled) or ``cifar10``. ``root``: where the files are; by default
-    ``$LL4AL_DATA/<name>`` with ``LL4AL_DATA`` defaulting to ``../shared/data``."""
+    ``$LL4AL_DATA/<name>`` with ``LL4AL_DATA`` defaulting to ``../shared/data``.
+    ``validation``: hold this many pool samples out (a fixed random split) and evaluate on
+    them instead of the test set, so a protocol can be tuned without ever seeing the test set.
+    """
 
     name: str = "digits"
     root: str | None = None
     download: bool = False
+    validation: int = 0
 
     def resolved_root(self) -> Path:
         if self.root is not None:
@@ -98,6 +102,10 @@ class ExperimentConfig:
                 raise ConfigError(f"invalid device {self.device!r}: {err}") from None
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ConfigError(f"device {self.device!r} asked for, but CUDA is not available")
+        if not isinstance(self.data.validation, int) or self.data.validation < 0:
+            raise ConfigError(
+                f"data.validation must be an integer >= 0, got {self.data.validation!r}"
+            )
         a = self.active
         if min(a.query_size, a.subset, a.cycles) < 1 or a.initial < 2:
             raise ConfigError(

@@ -47,6 +47,14 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def subset(self, indices: np.ndarray) -> ArrayDataset:
+        """The samples at ``indices`` as a data set of their own (same normalisation)."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        targets = None if self.targets is None else self.targets[index.numpy()]
+        subset = ArrayDataset(self.images[index], targets, (0.0,), (1.0,))
+        subset._mean, subset._std = self._mean, self._std
+        return subset
+
     def inputs(self, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Normalised float inputs of the samples at ``indices``."""
         batch = self.images[torch.as_tensor(indices, dtype=torch.long)]
@@ -61,6 +69,22 @@ class TaskData:
     test: ArrayDataset
     num_classes: int
     in_channels: int
+
+
+def hold_out(data: TaskData, count: int, seed: int = 0) -> TaskData:
+    """Split ``count`` random pool samples off as the evaluation set (the test set is unused).
+
+    For tuning a protocol: decisions made on this split never see the test set.
+    """
+    if not 0 < count < len(data.train):
+        raise ValueError(f"cannot hold out {count} of a pool of {len(data.train)} samples")
+    order = np.random.default_rng(seed).permutation(len(data.train))
+    return TaskData(
+        train=data.train.subset(np.sort(order[count:])),
+        test=data.train.subset(np.sort(order[:count])),
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+    )
 
 
 def load_digits(seed: int = 0, test_fraction: float = 0.3) -> TaskData:

@@ -12,7 +12,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from ll4al.config import ConfigError, ExperimentConfig
-from ll4al.data import TaskData, load_cifar10, load_digits
+from ll4al.data import TaskData, hold_out, load_cifar10, load_digits
 from ll4al.files import write_text_atomic
 from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
 from ll4al.models import MODELS, build_model
@@ -28,10 +28,17 @@ def load_task_data(config: ExperimentConfig) -> TaskData:
     """The data named by the config (``digits`` is bundled; ``cifar10`` is read from disk)."""
     name = config.data.name
     if name == "digits":
-        return load_digits(seed=0)
-    if name == "cifar10":
-        return load_cifar10(config.data.resolved_root(), download=config.data.download)
-    raise ConfigError(f"unknown data set {name!r}; choose 'digits' or 'cifar10'")
+        data = load_digits(seed=0)
+    elif name == "cifar10":
+        data = load_cifar10(config.data.resolved_root(), download=config.data.download)
+    else:
+        raise ConfigError(f"unknown data set {name!r}; choose 'digits' or 'cifar10'")
+    if config.data.validation:
+        try:
+            data = hold_out(data, config.data.validation)
+        except ValueError as err:
+            raise ConfigError(f"data.validation: {err}") from err
+    return data
 
 
 def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:

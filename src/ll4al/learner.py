@@ -6,20 +6,29 @@ uncertainty (probabilities), Learning Loss (predicted losses) and core-set (embe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ll4al.features import capture_pooled
+from ll4al.features import capture_pooled, resolve_layer
 from ll4al.lpm import LearningLoss
 from ll4al.runtime import autocast
 from ll4al.tasks import TaskAdapter
 
 OUTPUTS = ("output", "probs", "predicted_loss", "embedding")
+DROPOUT_TYPES = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
 
 
 class PoolData(Protocol):
@@ -79,6 +88,50 @@ class Learner:
         indices = np.asarray(indices, dtype=np.int64)
         for start in range(0, len(indices), self.batch_size):
             yield indices[start : start + self.batch_size]
+
+    @contextmanager
+    def mc_dropout(self, p: float = 0.5, seed: int = 0) -> Iterator[None]:
+        """Make forward passes inside the block stochastic for MC dropout, everything else eval.
+
+        If the target network has dropout modules, only they switch to train mode (at their own
+        rates; ``p`` is then unused), so batch norm keeps using its running statistics. If it
+        has none, dropout at rate ``p`` is applied to the output of ``embedding_layer`` by a
+        forward hook. The CPU RNG and that of the learner's device type are seeded with
+        ``seed`` on entry and restored on exit, so the masks depend on ``seed`` alone and the
+        caller's RNG streams are left as they were. Modes and hooks are restored even on error.
+        """
+        dropouts = [m for m in self.target.modules() if isinstance(m, DROPOUT_TYPES)]
+        if not dropouts and self.embedding_layer is None:
+            raise ValueError(
+                "MC dropout needs dropout layers in the target network or an embedding_layer "
+                "to apply dropout to"
+            )
+        layer = None if dropouts else resolve_layer(self.target, self.embedding_layer)
+        modes = {module: module.training for module in self.model.modules()}
+        accelerator = self.device.type != "cpu"
+        devices = (
+            range(torch.get_device_module(self.device.type).device_count()) if accelerator else []
+        )
+        handle = None
+        try:
+            self.model.eval()
+            for module in dropouts:
+                module.train()
+            if layer is not None:
+                handle = layer.register_forward_hook(
+                    lambda _module, _inputs, output: F.dropout(output, p, training=True)
+                )
+            with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+                if accelerator:
+                    torch.manual_seed(seed)  # the CPU and every device of this type
+                else:
+                    torch.random.default_generator.manual_seed(seed)  # leave GPUs untouched
+                yield
+        finally:
+            if handle is not None:
+                handle.remove()
+            for module, training in modes.items():
+                module.train(training)
 
     @torch.no_grad()
     def infer(

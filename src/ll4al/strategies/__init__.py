@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from ll4al.strategies.badge import BadgeStrategy
+from ll4al.strategies.bald import BaldStrategy
 from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
 from ll4al.strategies.coreset import CoreSetStrategy
+from ll4al.strategies.egl import ExpectedGradientLengthStrategy
 from ll4al.strategies.entropy import EntropyStrategy
 from ll4al.strategies.learning_loss import LearningLossStrategy
+from ll4al.strategies.learning_loss_diverse import LearningLossDiverseStrategy
+from ll4al.strategies.least_confidence import LeastConfidenceStrategy
+from ll4al.strategies.margin import MarginStrategy
 from ll4al.strategies.random import RandomStrategy
 
 STRATEGIES: dict[str, type[QueryStrategy]] = {
     cls.name: cls
-    for cls in (RandomStrategy, EntropyStrategy, CoreSetStrategy, LearningLossStrategy)
+    for cls in (
+        RandomStrategy,
+        EntropyStrategy,
+        CoreSetStrategy,
+        LearningLossStrategy,
+        LearningLossDiverseStrategy,
+        MarginStrategy,
+        LeastConfidenceStrategy,
+        BaldStrategy,
+        BadgeStrategy,
+        ExpectedGradientLengthStrategy,
+    )
 }
 
 
 def get_strategy(name: str) -> QueryStrategy:
-    """A strategy by its name (``random``, ``entropy``, ``core-set``, ``learning-loss``)."""
+    """A strategy by its name, with default settings.
+
+    ``random``, ``entropy``, ``core-set``, ``learning-loss``, ``margin``, ``least-confidence``,
+    ``bald``, ``badge``, ``egl``, ``learning-loss-diverse``.
+    """
     try:
         return STRATEGIES[name]()
     except KeyError:
@@ -24,9 +45,15 @@ def get_strategy(name: str) -> QueryStrategy:
 
 __all__ = [
     "STRATEGIES",
+    "BadgeStrategy",
+    "BaldStrategy",
     "CoreSetStrategy",
     "EntropyStrategy",
+    "ExpectedGradientLengthStrategy",
+    "LearningLossDiverseStrategy",
     "LearningLossStrategy",
+    "LeastConfidenceStrategy",
+    "MarginStrategy",
     "QueryContext",
     "QueryStrategy",
     "RandomStrategy",

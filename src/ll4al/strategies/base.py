@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from sklearn.cluster import kmeans_plusplus
 
 from ll4al.learner import Learner, PoolData
 
@@ -76,3 +77,26 @@ def top_k(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """The K candidates with the highest scores, highest first; ties keep candidate order."""
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     return candidates[order[:k]]
+
+
+def kmeans_pp(
+    points: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    local_trials: int | None = None,
+) -> np.ndarray:
+    """K distinct row positions of ``points`` by k-means++ seeding, in the order picked.
+
+    Seeding is scikit-learn's ``kmeans_plusplus`` (``local_trials=1`` is the vanilla D^2
+    sampling of Arthur & Vassilvitskii; ``None`` its greedy variant), seeded from ``rng``.
+    Once every remaining point coincides with a picked one (tied or all-zero features), the
+    D^2 distribution is all zeros and scikit-learn repeats picks; those are replaced by the
+    unpicked positions in ascending order, so the answer always holds K distinct positions.
+    """
+    seed = int(rng.integers(2**31 - 1))
+    _, picked = kmeans_plusplus(
+        points, k, sample_weight=weights, random_state=seed, n_local_trials=local_trials
+    )
+    kept = picked[np.sort(np.unique(picked, return_index=True)[1])]
+    return np.concatenate([kept, np.setdiff1d(np.arange(len(points)), kept)])[:k]
