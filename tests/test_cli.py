@@ -36,7 +36,13 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     assert all(("ranking_accuracy" in r) == (r["strategy"] == "learning-loss") for r in records)
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "learning-loss" in result.stdout and "random" in result.stdout
-    assert (out / "table.txt").read_text().strip() in result.stdout
+    report = (out / "report.md").read_text()
+    assert report in result.stdout and "## Area under the learning curve" in report
+    assert "**Warning:** learning-loss, random have a single seed" in report
+
+    again = ll4al("report", str(out), cwd=tmp_path)  # the same report from the saved results
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[1:] == report.splitlines()[1:]  # title: dir, not config
 
     again = ll4al("demo", "--out", str(out), *FAST, cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -1,41 +1,265 @@
-import json
+"""The report's numbers against values computed by hand, and ``ll4al report`` end to end."""
 
-import numpy as np
+import json
+import math
+from statistics import mean, stdev
+
+import matplotlib.image
 import pytest
 
-from ll4al.report import format_table, load_results, plot_learning_curves, summarize
+from ll4al.cli import main
+from ll4al.report import (
+    aulc,
+    aulc_by_seed,
+    build_report,
+    format_table,
+    load_results,
+    paired_differences,
+    plot_learning_curves,
+    seed_curves,
+    shared_counts,
+    summarize,
+)
 
-RECORDS = [
-    {"strategy": "random", "seed": 0, "cycle": 1, "labeled": 10, "accuracy": 0.50},
-    {"strategy": "random", "seed": 1, "cycle": 1, "labeled": 10, "accuracy": 0.60},
-    {"strategy": "random", "seed": 0, "cycle": 2, "labeled": 20, "accuracy": 0.70},
-    {"strategy": "random", "seed": 1, "cycle": 2, "labeled": 20, "accuracy": 0.90},
-    {"strategy": "learning-loss", "seed": 0, "cycle": 1, "labeled": 10, "accuracy": 0.55},
-    {"strategy": "learning-loss", "seed": 1, "cycle": 1, "labeled": 10, "accuracy": 0.65},
-]
+# accuracy per seed at labeled 10, 20, 30; entropy has a single seed on purpose
+ACCURACY = {
+    "random": {0: [0.50, 0.60, 0.70], 1: [0.40, 0.60, 0.80], 2: [0.60, 0.70, 0.75]},
+    "learning-loss": {0: [0.50, 0.65, 0.80], 1: [0.45, 0.55, 0.80], 2: [0.60, 0.75, 0.70]},
+    "entropy": {0: [0.55, 0.60, 0.72]},
+}
+RANKING = {0: [0.60, 0.70, 0.75], 1: [0.62, 0.66, 0.80], 2: [0.58, 0.70, 0.77]}
 
 
-def test_summary_is_mean_and_std_by_hand():
-    summary = summarize(RECORDS)
-    mean, std, n = summary["random"][20]
-    assert (mean, n) == (pytest.approx(0.8), 2)
-    assert std == pytest.approx(np.std([0.7, 0.9]))
-    assert summary["learning-loss"][10][0] == pytest.approx(0.6)
+def make_records() -> list[dict]:
+    records = []
+    for strategy, by_seed in ACCURACY.items():
+        for seed, values in by_seed.items():
+            for cycle, value in enumerate(values, 1):
+                record = {
+                    "strategy": strategy,
+                    "seed": seed,
+                    "cycle": cycle,
+                    "labeled": 10 * cycle,
+                    "accuracy": value,
+                    "test_loss": 1 - value,
+                    "train_seconds": 1.5,
+                }
+                if strategy == "learning-loss":
+                    record["ranking_accuracy"] = RANKING[seed][cycle - 1]
+                records.append(record)
+    return records
 
 
-def test_table_and_plot(tmp_path):
-    path = tmp_path / "results.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    table = format_table(load_results(path))
-    assert "80.00 ± 10.00" in table and "60.00 ± 5.00" in table
-    assert table.splitlines()[2].split()[1] == "-"  # learning-loss has no 20-label cycle
-    assert "2 seed(s)" in table
-    png = plot_learning_curves(RECORDS, tmp_path / "curves.png")
-    assert png.read_bytes()[:4] == b"\x89PNG"
+def write_results(directory, records) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def pct(values: list[float]) -> str:
+    """A table cell by hand: mean ± sample std in %."""
+    return f"{100 * mean(values):.2f} ± {100 * stdev(values):.2f}"
+
+
+def row(text: str, first: str) -> list[str]:
+    """The cells of the Markdown table row whose first cell is ``first``."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first:
+            return cells[1:]
+    raise AssertionError(f"no row {first!r} in\n{text}")
+
+
+def section(report: str, heading: str) -> str:
+    """The text under one ``## heading``, up to the next one."""
+    return report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_summary_is_mean_and_sample_std_by_hand():
+    summary = summarize(make_records())
+    m, s, n = summary["random"][20]
+    assert (m, s, n) == (
+        pytest.approx(mean([0.6, 0.6, 0.7])),
+        pytest.approx(stdev([0.6, 0.6, 0.7])),
+        3,
+    )
+    assert summary["learning-loss"][10][0] == pytest.approx(mean([0.50, 0.45, 0.60]))
+    assert math.isnan(summary["entropy"][10][1])  # one seed has no spread
+
+
+def test_table_cells_are_hand_means_and_stds():
+    table = format_table(make_records())
+    assert row(table, "labeled") == ["entropy", "learning-loss", "random"]
+    for i, labeled in enumerate((10, 20, 30)):
+        cells = row(table, str(labeled))
+        assert cells[0] == f"{100 * ACCURACY['entropy'][0][i]:.2f}"  # one seed: no ± at all
+        assert cells[1] == pct([v[i] for v in ACCURACY["learning-loss"].values()])
+        assert cells[2] == pct([v[i] for v in ACCURACY["random"].values()])
+    assert "1/3 seed(s)" in table and "ddof=1" in table
+
+    no_third = [r for r in make_records() if (r["strategy"], r["cycle"]) != ("entropy", 3)]
+    assert row(format_table(no_third), "30")[0] == "-"
+
+
+def test_aulc_is_the_trapezoid_by_hand():
+    assert aulc({10: 0.5, 20: 0.6, 30: 0.7}, [10, 20, 30]) == pytest.approx(0.6)
+    uneven = ((0.5 + 0.6) / 2 * 10 + (0.6 + 0.9) / 2 * 20) / 30
+    assert aulc({10: 0.5, 20: 0.6, 40: 0.9}, [10, 20, 40]) == pytest.approx(uneven)
+
+    by_hand = {
+        "random": {0: 0.6, 1: 0.6, 2: ((0.6 + 0.7) / 2 + (0.7 + 0.75) / 2) / 2},
+        "learning-loss": {0: 0.65, 1: ((0.45 + 0.55) / 2 + (0.55 + 0.8) / 2) / 2, 2: 0.7},
+        "entropy": {0: ((0.55 + 0.6) / 2 + (0.6 + 0.72) / 2) / 2},
+    }
+    curves = seed_curves(make_records())
+    assert shared_counts(curves) == [10, 20, 30]
+    per_seed = aulc_by_seed(curves, [10, 20, 30])
+    for strategy, values in by_hand.items():
+        assert per_seed[strategy] == pytest.approx(values)
+
+    text = section(build_report(make_records()), "Area under the learning curve")
+    ll, rnd = by_hand["learning-loss"], by_hand["random"]
+    assert row(text, "random") == ["3", pct(list(rnd.values())), "-"]
+    paired = [ll[seed] - rnd[seed] for seed in ll]
+    diff = f"+{100 * mean(paired):.2f} ± {100 * stdev(paired):.2f}"
+    assert row(text, "learning-loss") == ["3", pct(list(ll.values())), diff]
+    assert row(text, "entropy")[1:] == ["61.75", "+1.75"]  # 0.6175 - 0.6 for seed 0
+
+
+def test_aulc_compares_only_the_counts_and_seeds_with_full_curves():
+    dropped = {("entropy", 0, 3), ("learning-loss", 2, 3)}
+    records = [r for r in make_records() if (r["strategy"], r["seed"], r["cycle"]) not in dropped]
+    curves = seed_curves(records)
+    assert shared_counts(curves) == [10, 20]  # entropy never reached 30
+    per_seed = aulc_by_seed(curves, [10, 20])
+    assert per_seed["random"] == pytest.approx({0: 0.55, 1: 0.5, 2: 0.65})
+
+    report = build_report(records)
+    text = section(report, "Area under the learning curve")
+    assert "labeled 10-20 (2 counts)" in text
+    assert "Labeled 30 left out (not reached by entropy)" in text
+    assert row(text, "random")[:2] == ["3", pct([0.55, 0.5, 0.65])]
+    assert "- learning-loss seed 2: no result at labeled 30" in report
+    assert "- entropy seed 0: no result at labeled 30" in report
+
+    random_short = [
+        r for r in make_records() if (r["strategy"], r["seed"], r["cycle"]) != ("random", 2, 3)
+    ]
+    text = section(build_report(random_short), "Area under the learning curve")
+    assert "Left out for an incomplete curve: random seed 2." in text
+    assert row(text, "random")[:2] == ["2", pct([0.6, 0.6])]
+    paired = [0.65 - 0.6, (0.5 + 0.675) / 2 - 0.6]  # learning-loss seeds 0 and 1 only
+    diff = f"+{100 * mean(paired):.2f} ± {100 * stdev(paired):.2f} (n=2)"
+    assert row(text, "learning-loss")[0::2] == ["3", diff]
+
+
+def test_ranking_accuracy_table_is_hand_means():
+    text = section(build_report(make_records()), "LPM ranking accuracy (%)")
+    assert row(text, "labeled") == ["learning-loss"]  # only strategies with an LPM
+    for i, labeled in enumerate((10, 20, 30)):
+        assert row(text, str(labeled)) == [pct([v[i] for v in RANKING.values()])]
+
+
+def test_paired_differences_by_hand():
+    diffs = paired_differences(seed_curves(make_records()), "random")
+    assert set(diffs) == {"entropy", "learning-loss"}
+    assert diffs["learning-loss"][0] == pytest.approx({10: 0.0, 20: 0.05, 30: 0.10})
+    assert diffs["learning-loss"][2] == pytest.approx({10: 0.0, 20: 0.05, 30: -0.05})
+    assert list(diffs["entropy"]) == [0]
+    assert diffs["entropy"][0] == pytest.approx({10: 0.05, 20: 0.0, 30: 0.02})
+
+    text = section(build_report(make_records()), "Paired difference to random")
+    at_20 = [0.65 - 0.60, 0.55 - 0.60, 0.75 - 0.70]
+    assert row(text, "20") == ["+0.00", f"+{100 * mean(at_20):.2f} ± {100 * stdev(at_20):.2f}"]
+    assert row(text, "30")[1] == "+1.67 ± 7.64"  # mean(+10, 0, -5), stdev 7.64
+    # at 30: +10 (won), 0 (tie), -5 (lost); entropy +2 on its only seed
+    assert row(text, "learning-loss") == ["1/3 at labeled 30, 1 tied"]
+    assert row(text, "entropy") == ["1/1 at labeled 30"]
+    assert "Higher is better" in text
+
+
+def test_a_loss_metric_is_better_when_lower():
+    report = build_report(make_records(), metric="test_loss")
+    text = section(report, "Paired difference to random")
+    assert "Lower is better" in text
+    assert row(text, "30")[1] == "-0.0167 ± 0.0764"  # raw units, not %
+    assert row(text, "learning-loss") == ["1/3 at labeled 30, 1 tied"]  # seed 2 only
+    assert "## test_loss\n" in report
+
+
+def test_report_states_seeds_and_warns_below_two():
+    report = build_report(make_records())
+    seeds = section(report, "Seeds")
+    assert row(seeds, "random") == ["3 (0, 1, 2)", "10-30 (3)"]
+    assert row(seeds, "entropy") == ["1 (0)", "10-30 (3)"]
+    assert "**Warning:** entropy has a single seed" in seeds
+    assert "only over several seeds" in seeds
+    assert "Warning" not in build_report([r for r in make_records() if r["strategy"] != "entropy"])
+
+
+def test_baseline_is_random_if_present_or_named():
+    no_random = [r for r in make_records() if r["strategy"] != "random"]
+    report = build_report(no_random)
+    assert "## Paired difference" not in report and "No paired comparison" in report
+    report = build_report(no_random, baseline="learning-loss")
+    assert row(section(report, "Paired difference to learning-loss"), "10") == ["+5.00"]
+
+
+def test_plot_has_the_difference_panel_only_with_a_baseline(tmp_path):
+    both = plot_learning_curves(make_records(), tmp_path / "both.png")
+    alone = [r for r in make_records() if r["strategy"] != "random"]
+    one = plot_learning_curves(alone, tmp_path / "one.png")
+    height, width, _ = matplotlib.image.imread(both).shape
+    assert width > 2 * height
+    height, width, _ = matplotlib.image.imread(one).shape
+    assert width < 2 * height
+
+
+def test_cli_report_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    write_results(run, make_records())
+    assert main(["report", str(run)]) == 0
+    out, err = capsys.readouterr()
+    report = (run / "report.md").read_text()
+    assert out == report  # stdout holds the Markdown only; where it went is on stderr
+    assert report.startswith("# Active-learning report: run\n")
+    assert "![learning curves](learning_curves.png)" in report
+    assert str(run / "report.md") in err
+    assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(run / "learning_curves.png").ndim == 3
+
+    other = tmp_path / "elsewhere"
+    args = ["report", str(run), "--out", str(other), "--metric", "test_loss"]
+    assert main([*args, "--baseline", "entropy"]) == 0
+    assert "## Paired difference to entropy" in (other / "report.md").read_text()
+    assert (other / "learning_curves.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "content,args,message",
+    [
+        (None, [], "results.jsonl not found"),
+        ("", [], "holds no results yet"),
+        ("LINE\n{oops\n", [], "results.jsonl:2 is not valid JSON"),
+        ('{"strategy": "random", "seed": 0}\n', [], "results.jsonl:1 is not a result record"),
+        ("[1, 2]\n", [], "results.jsonl:1 is not a result record"),
+        ("LINE\nLINE\n", [], "results.jsonl:2 repeats the record of line 1"),
+        ("LINE\n", ["--metric", "acc"], "unknown metric 'acc'; choose one of: accuracy"),
+        ("LINE\n", ["--baseline", "coreset"], "baseline 'coreset' has no 'accuracy' results"),
+    ],
+)
+def test_cli_report_errors_are_one_line(tmp_path, capsys, content, args, message):
+    line = '{"strategy": "random", "seed": 0, "labeled": 10, "accuracy": 0.5}'
+    if content is not None:
+        (tmp_path / "results.jsonl").write_text(content.replace("LINE", line))
+    assert main(["report", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ll4al: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "report.md").exists()
 
 
 def test_corrupt_results_line_is_named(tmp_path):
     path = tmp_path / "results.jsonl"
-    path.write_text('{"strategy": "random"}\n{oops\n')
+    path.write_text(json.dumps(make_records()[0]) + "\n{oops\n")
     with pytest.raises(ValueError, match="results.jsonl:2"):
         load_results(path)

@@ -1,4 +1,5 @@
-"""The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``configs``, ``prefer``."""
+"""The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``report RUN_DIR``, ``configs``,
+``prefer``."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from ll4al.files import CorruptFileError
 from ll4al.loop import CycleError
 from ll4al.pool import PoolError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
-from ll4al.report import format_table, plot_learning_curves
+from ll4al.report import ReportError, write_report
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, PoolError, CycleError, CorruptFileError, FileNotFoundError)
+USER_ERRORS = (
+    ConfigError,
+    PoolError,
+    CycleError,
+    CorruptFileError,
+    FileNotFoundError,
+    ReportError,
+)
 
 
 def _print_cycle(record: dict[str, Any]) -> None:
@@ -39,14 +47,19 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
         f"{config.active.cycles} cycles -> {out_dir}"
     )
-    records = run_experiment(
-        config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write
-    )
-    table = format_table(records)
-    (out_dir / "table.txt").write_text(table + "\n")
-    png = plot_learning_curves(records, out_dir / "learning_curves.png", title=config.name)
-    print("\n" + table)
-    print(f"\nresults: {out_dir / RESULTS_FILE}\ntable:   {out_dir / 'table.txt'}\nplot:    {png}")
+    run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write)
+    text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
+    print("\n" + text)
+    print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Markdown on stdout (so it can be piped to a file), where it was written on stderr."""
+    results = Path(args.run_dir) / RESULTS_FILE
+    text, report, png = write_report(results, args.out, args.metric, args.baseline)
+    print(text, end="")
+    print(f"report: {report}\nplot:   {png}", file=sys.stderr)
     return 0
 
 
@@ -72,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    report = sub.add_parser("report", help="a Markdown report and plot of a run's results")
+    report.add_argument("run_dir", help="an output directory of `ll4al run` or `ll4al demo`")
+    report.add_argument("--metric", default="accuracy", help="recorded metric to report")
+    report.add_argument("--out", help="directory for report.md and the plot (default: RUN_DIR)")
+    report.add_argument(
+        "--baseline", help="strategy for the paired comparison (default: random, if present)"
+    )
+
     sub.add_parser("configs", help="list the shipped configs")
     add_prefer_parser(sub)
     return parser
@@ -82,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prefer":
             return run_prefer(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "configs":
             print("\n".join(named_configs()))
             return 0
