@@ -134,6 +134,10 @@ class ActiveLearningRun:
             },
         )
 
+    def reload(self) -> None:
+        """Re-read the saved state: another worker may have advanced this run meanwhile."""
+        self.pool, self.next_cycle, self.records = self._load_or_start()
+
     @property
     def finished(self) -> bool:
         return self.next_cycle >= self.spec.cycles
@@ -180,6 +184,7 @@ class ActiveLearningRun:
             "seed": spec.seed,
             "cycle": cycle + 1,
             "labeled": len(labeled),
+            "primary_metric": self.task.metric_name,
             **metrics,
             "train_seconds": round(train_seconds, 2),
         }
