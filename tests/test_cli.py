@@ -87,4 +87,4 @@ def test_bad_input_gets_a_clear_error(tmp_path, args, message):
 def test_configs_lists_the_shipped_configs(tmp_path):
     result = ll4al("configs", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.split() == ["cifar10-cpu", "cifar10-paper", "demo"]
+    assert result.stdout.split() == ["cifar10-cpu", "cifar10-paper", "demo", "face-keypoints-cpu"]

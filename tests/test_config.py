@@ -4,7 +4,7 @@ from ll4al.config import ConfigError, config_from_dict, load_config, named_confi
 
 
 def test_shipped_configs_load_and_validate():
-    assert {"demo", "cifar10-paper", "cifar10-cpu"} <= set(named_configs())
+    assert {"demo", "cifar10-paper", "cifar10-cpu", "face-keypoints-cpu"} <= set(named_configs())
     for name in named_configs():
         config = load_config(name)
         config.validate()
@@ -40,8 +40,8 @@ def test_impossible_protocols_are_refused():
         config.validate_pool(100)
     with pytest.raises(ConfigError, match="unknown strategies"):
         config_from_dict({"strategies": ["random", "magic"]}).validate()
-    with pytest.raises(ConfigError, match="augment"):
-        config_from_dict({"train": {"augment": "mixup"}})
+    with pytest.raises(ConfigError, match="augment must be 'crop-flip' or 'none'"):
+        config_from_dict({"train": {"augment": "mixup"}}).validate()  # the task's augmentation
     with pytest.raises(ConfigError, match="initial must be >= 2"):
         config_from_dict({"active": {"initial": 1}}).validate()
     with pytest.raises(ConfigError, match="precision"):

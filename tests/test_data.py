@@ -134,7 +134,7 @@ def test_hold_out_splits_the_pool_and_never_uses_the_test_set():
     ids = torch.arange(300).view(300, 1, 1, 1).to(torch.int32)  # each image holds its index
     pool = ArrayDataset(ids, np.arange(300) % 3, mean=(0.0,), std=(1.0,), scale=1.0)
     test = ArrayDataset(ids[:50] + 1000, np.zeros(50), mean=(0.0,), std=(1.0,), scale=1.0)
-    data = data_mod.TaskData(train=pool, test=test, num_classes=3, in_channels=1)
+    data = data_mod.TaskData(train=pool, test=test, num_outputs=3, in_channels=1)
     held = data_mod.hold_out(data, 40, seed=0)
     train_ids = set(held.train.images.flatten().tolist())
     validation_ids = set(held.test.images.flatten().tolist())

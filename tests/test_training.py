@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from ll4al.data import random_crop_flip
+from ll4al.tasks import ClassificationTask
 from ll4al.training import TrainSettings, evaluate, train
 
 from .conftest import make_images
@@ -50,3 +52,22 @@ def test_bad_settings_are_refused():
             torch.Generator(),
             progress=False,
         )
+    with pytest.raises(ValueError, match="augment must be 'crop-flip' or 'none'"):
+        train(
+            learner_factory(pool)(False),
+            pool,
+            np.arange(8),
+            pool.targets.tolist(),
+            TrainSettings(epochs=1, augment="flip"),  # the keypoint task's, not this one's
+            torch.Generator(),
+            progress=False,
+        )
+
+
+def test_classification_augmentation_is_the_batched_crop_flip():
+    """Training with ``augment: crop-flip`` sees exactly the batches it saw before the task
+    adapter took augmentation over: the same function, the same draws from the generator."""
+    batch, labels = torch.randn(16, 3, 8, 8), torch.arange(16)
+    out, targets = ClassificationTask().augment(batch, labels, torch.Generator().manual_seed(3))
+    assert torch.equal(out, random_crop_flip(batch, generator=torch.Generator().manual_seed(3)))
+    assert targets is labels

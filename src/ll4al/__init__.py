@@ -9,11 +9,12 @@ from ll4al.losses import joint_loss, ranking_accuracy, ranking_loss
 from ll4al.lpm import LearningLoss
 from ll4al.pool import Pool, SimulatedOracle
 from ll4al.strategies import STRATEGIES, QueryStrategy, get_strategy
-from ll4al.tasks import ClassificationTask, TaskAdapter
+from ll4al.tasks import ClassificationTask, KeypointTask, TaskAdapter
 
 __all__ = [
     "STRATEGIES",
     "ClassificationTask",
+    "KeypointTask",
     "Learner",
     "LearningLoss",
     "Pool",

@@ -33,9 +33,10 @@ def _print_cycle(record: dict[str, Any]) -> None:
     extra = ""
     if "ranking_accuracy" in record:
         extra = f", LPM ranking acc {record['ranking_accuracy']:.3f}"
+    metric = record.get("primary_metric", "accuracy")  # runs saved by earlier versions lack it
     tqdm.write(
         f"{record['strategy']:>14} seed {record['seed']} cycle {record['cycle']:>2} "
-        f"labeled {record['labeled']:>6}: accuracy {100 * record['accuracy']:6.2f}%{extra} "
+        f"labeled {record['labeled']:>6}: {metric} {100 * record[metric]:6.2f}%{extra} "
         f"(train {record['train_seconds']:.1f}s)"
     )
 
@@ -47,8 +48,11 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
         f"{config.active.cycles} cycles -> {out_dir}"
     )
-    run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write)
-    text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
+    records = run_experiment(
+        config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write
+    )
+    metric = records[0].get("primary_metric", "accuracy")
+    text, report, png = write_report(out_dir / RESULTS_FILE, metric=metric, title=config.name)
     print("\n" + text)
     print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
     return 0

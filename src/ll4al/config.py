@@ -22,9 +22,10 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataSettings:
-    """``name``: ``digits`` (bundled) or ``cifar10``. ``root``: where the files are; by default
-    ``$LL4AL_DATA/<name>`` with ``LL4AL_DATA`` defaulting to ``../shared/data``.
-    ``validation``: hold this many pool samples out (a fixed random split) and evaluate on
+    """``name``: ``digits`` (bundled), ``cifar10`` or ``face-keypoints`` (``DATA_SETS`` in
+    ``experiment.py``). ``root``: where the files are; by default ``$LL4AL_DATA/<name>`` with
+    ``LL4AL_DATA`` defaulting to ``../shared/data``. ``validation``: hold this many pool
+    samples out (a fixed random split, by whole groups where the data has them) and evaluate on
     them instead of the test set, so a protocol can be tuned without ever seeing the test set.
     """
 
@@ -81,16 +82,34 @@ class ExperimentConfig:
         """Catch impossible settings before any data is loaded or model trained."""
         import torch
 
+        from ll4al.experiment import DATA_SETS
         from ll4al.models import MODELS
         from ll4al.strategies import STRATEGIES
+        from ll4al.training import check_augmentation
 
         unknown = [s for s in self.strategies if s not in STRATEGIES]
         if unknown:
             raise ConfigError(f"unknown strategies {unknown}; choose from {sorted(STRATEGIES)}")
         if not self.seeds or not self.strategies:
             raise ConfigError("at least one seed and one strategy are needed")
-        if self.data.name not in ("digits", "cifar10"):
-            raise ConfigError(f"unknown data set {self.data.name!r}; choose 'digits' or 'cifar10'")
+        if self.data.name not in DATA_SETS:
+            raise ConfigError(
+                f"unknown data set {self.data.name!r}; choose from {', '.join(sorted(DATA_SETS))}"
+            )
+        task = DATA_SETS[self.data.name].task()
+        if not task.has_probabilities:
+            needing = [s for s in self.strategies if STRATEGIES[s].needs_probabilities]
+            if needing:
+                fit = [n for n, s in STRATEGIES.items() if not s.needs_probabilities]
+                raise ConfigError(
+                    f"strategies {needing} need class probabilities, which the "
+                    f"{type(task).__name__} of data set {self.data.name!r} does not have; "
+                    f"choose from {sorted(fit)}"
+                )
+        try:
+            check_augmentation(self.train.augment, task)
+        except ValueError as err:
+            raise ConfigError(f"train.{err}") from None
         if self.model.name not in MODELS:
             raise ConfigError(f"unknown model {self.model.name!r}; choose from {sorted(MODELS)}")
         if self.precision not in ("auto", "bf16", "fp32"):

@@ -24,7 +24,9 @@ class ArrayDataset:
     """Images ``[N, C, H, W]`` (uint8 or float) and, where known, their hidden labels.
 
     ``targets`` may be ``None``: a pool whose labels nobody knows yet is served all the same;
-    labels then come only from the oracle, through the pool.
+    labels then come only from the oracle, through the pool. A label is a row of ``targets``:
+    a class index, or e.g. ``[K, 2]`` keypoints. ``groups`` (one id per image, optional) marks
+    images that must stay on the same side of a split, such as one face on two backgrounds.
     """
 
     def __init__(
@@ -34,13 +36,17 @@ class ArrayDataset:
         mean: tuple[float, ...],
         std: tuple[float, ...],
         scale: float = 255.0,
+        groups: np.ndarray | None = None,
     ) -> None:
         if images.dim() != 4:
             raise ValueError(f"images must be [N, C, H, W], got {tuple(images.shape)}")
         if targets is not None and len(targets) != len(images):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
+        if groups is not None and len(groups) != len(images):
+            raise ValueError(f"{len(images)} images but {len(groups)} groups")
         self.images = images
-        self.targets = None if targets is None else np.asarray(targets, dtype=np.int64)
+        self.targets = None if targets is None else np.asarray(targets)
+        self.groups = None if groups is None else np.asarray(groups)
         self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * scale
         self._std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * scale
 
@@ -51,7 +57,8 @@ class ArrayDataset:
         """The samples at ``indices`` as a data set of their own (same normalisation)."""
         index = torch.as_tensor(indices, dtype=torch.long)
         targets = None if self.targets is None else self.targets[index.numpy()]
-        subset = ArrayDataset(self.images[index], targets, (0.0,), (1.0,))
+        groups = None if self.groups is None else self.groups[index.numpy()]
+        subset = ArrayDataset(self.images[index], targets, (0.0,), (1.0,), groups=groups)
         subset._mean, subset._std = self._mean, self._std
         return subset
 
@@ -63,26 +70,43 @@ class ArrayDataset:
 
 @dataclass
 class TaskData:
-    """The pool (train) and the test set of a classification experiment."""
+    """The pool (train) and the test set of an experiment; ``num_outputs`` is what the model
+    predicts per sample (classes, keypoints)."""
 
     train: ArrayDataset
     test: ArrayDataset
-    num_classes: int
+    num_outputs: int
     in_channels: int
+
+
+def split_by_group(groups: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held)`` ascending row indices: whole groups, in a seeded random order, are held
+    out until at least ``count`` rows are, so rows of one group never straddle the split."""
+    ids, sizes = np.unique(groups, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    taken = int(np.searchsorted(np.cumsum(sizes[order]), count)) + 1
+    held = np.isin(groups, ids[order[:taken]])
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def hold_out(data: TaskData, count: int, seed: int = 0) -> TaskData:
     """Split ``count`` random pool samples off as the evaluation set (the test set is unused).
 
-    For tuning a protocol: decisions made on this split never see the test set.
+    For tuning a protocol: decisions made on this split never see the test set. Grouped
+    samples are held out by whole groups (so at least ``count``).
     """
     if not 0 < count < len(data.train):
         raise ValueError(f"cannot hold out {count} of a pool of {len(data.train)} samples")
-    order = np.random.default_rng(seed).permutation(len(data.train))
+    groups = data.train.groups
+    kept, held = split_by_group(
+        np.arange(len(data.train)) if groups is None else groups, count, seed
+    )
+    if not len(kept):
+        raise ValueError(f"holding out {count} samples by whole groups leaves no pool")
     return TaskData(
-        train=data.train.subset(np.sort(order[count:])),
-        test=data.train.subset(np.sort(order[:count])),
-        num_classes=data.num_classes,
+        train=data.train.subset(kept),
+        test=data.train.subset(held),
+        num_outputs=data.num_outputs,
         in_channels=data.in_channels,
     )
 
@@ -101,7 +125,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> TaskData:
     return TaskData(
         train=ArrayDataset(images[idx_train], bunch.target[idx_train], mean, std, scale=1.0),
         test=ArrayDataset(images[idx_test], bunch.target[idx_test], mean, std, scale=1.0),
-        num_classes=10,
+        num_outputs=10,
         in_channels=1,
     )
 
@@ -176,7 +200,48 @@ def load_cifar10(root: str | Path, download: bool = False) -> TaskData:
     return TaskData(
         train=ArrayDataset(x_train, y_train, CIFAR10_MEAN, CIFAR10_STD),
         test=ArrayDataset(x_test, y_test, CIFAR10_MEAN, CIFAR10_STD),
-        num_classes=10,
+        num_outputs=10,
+        in_channels=3,
+    )
+
+
+FACE_KEYPOINTS = 14
+FACE_IMAGE_SIZE = (64, 64)
+# Left/right keypoint pairs of face64.npz, found from the mean face of all 4,000 crops: mirrored
+# about the image centre (x -> 63 - x), each point's nearest point is its partner, within
+# 1.1 px for the eyebrows (0-3, 1-2) and eyes (4-9, 5-8, 6-7) and 1.8 px for the mouth corners
+# (11-13); the nose (10) and lip centre (12) land on themselves (2.7 and 1.7 px).
+# tests/test_keypoints.py checks this on the data.
+FACE_FLIP_PAIRS = ((0, 3), (1, 2), (4, 9), (5, 8), (6, 7), (11, 13))
+
+
+def load_face_keypoints(root: str | Path, test_fraction: float = 0.2, seed: int = 0) -> TaskData:
+    """``root/face64.npz``: 4,000 64x64 face crops with 14 keypoints (x, y) in pixels.
+
+    Each pose appears twice (simple and complex background) under one ``image_id``, so the test
+    set takes a seeded ``test_fraction`` of the image ids, both rows of each: a split by row
+    would put the same face in the pool and the test set. The ids go with the pool as
+    ``groups``, so a validation hold-out keeps them together too. Normalisation: the pool's
+    per-channel mean and std.
+    """
+    path = Path(root).expanduser() / "face64.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"face keypoint data {path} not found; point data.root at it")
+    with np.load(path, allow_pickle=False) as npz:
+        x, kp, ids = npz["x"], npz["kp"], npz["image_id"]
+    if x.shape[1:] != (*FACE_IMAGE_SIZE, 3) or kp.shape[1:] != (FACE_KEYPOINTS, 2):
+        raise ValueError(f"{path}: expected x [N, 64, 64, 3] and kp [N, 14, 2]")
+    train, test = split_by_group(ids, round(test_fraction * len(ids)), seed)
+    images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    # per-channel histograms: exact statistics without a float copy of the images
+    counts = np.stack([np.bincount(x[train, ..., c].ravel(), minlength=256) for c in range(3)])
+    values = np.arange(256) / 255.0
+    mean = counts @ values / counts.sum(axis=1)
+    std = np.sqrt(counts @ values**2 / counts.sum(axis=1) - mean**2)
+    return TaskData(
+        train=ArrayDataset(images[train], kp[train], tuple(mean), tuple(std), groups=ids[train]),
+        test=ArrayDataset(images[test], kp[test], tuple(mean), tuple(std), groups=ids[test]),
+        num_outputs=FACE_KEYPOINTS,
         in_channels=3,
     )
 

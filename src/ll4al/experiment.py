@@ -11,6 +11,7 @@ import fcntl
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +19,60 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from ll4al.config import ConfigError, ExperimentConfig
-from ll4al.data import TaskData, hold_out, load_cifar10, load_digits
+from ll4al.config import ConfigError, DataSettings, ExperimentConfig
+from ll4al.data import (
+    FACE_FLIP_PAIRS,
+    FACE_IMAGE_SIZE,
+    FACE_KEYPOINTS,
+    TaskData,
+    hold_out,
+    load_cifar10,
+    load_digits,
+    load_face_keypoints,
+)
 from ll4al.files import write_text_atomic
 from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
 from ll4al.models import MODELS, build_model
 from ll4al.pool import SimulatedOracle
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
-from ll4al.tasks import ClassificationTask
+from ll4al.tasks import ClassificationTask, KeypointTask, TaskAdapter
 
 RESULTS_FILE = "results.jsonl"
 
 
+@dataclass(frozen=True)
+class DataSet:
+    """A data set a config can name: how to load it and the task its labels pose.
+
+    The task is known without loading the data, so a config is checked against it (strategies
+    that need class probabilities, the augmentation) before anything is loaded or trained.
+    """
+
+    load: Callable[[DataSettings], TaskData]
+    task: Callable[[], TaskAdapter]
+
+
+DATA_SETS: dict[str, DataSet] = {
+    "digits": DataSet(lambda settings: load_digits(seed=0), ClassificationTask),
+    "cifar10": DataSet(
+        lambda settings: load_cifar10(settings.resolved_root(), download=settings.download),
+        ClassificationTask,
+    ),
+    "face-keypoints": DataSet(
+        lambda settings: load_face_keypoints(settings.resolved_root()),
+        lambda: KeypointTask(FACE_FLIP_PAIRS, FACE_IMAGE_SIZE, FACE_KEYPOINTS),
+    ),
+}
+
+
 def load_task_data(config: ExperimentConfig) -> TaskData:
-    """The data named by the config (``digits`` is bundled; ``cifar10`` is read from disk)."""
-    name = config.data.name
-    if name == "digits":
-        data = load_digits(seed=0)
-    elif name == "cifar10":
-        data = load_cifar10(config.data.resolved_root(), download=config.data.download)
-    else:
-        raise ConfigError(f"unknown data set {name!r}; choose 'digits' or 'cifar10'")
+    """The data named by the config, with its validation hold-out if it asks for one."""
+    if config.data.name not in DATA_SETS:
+        raise ConfigError(
+            f"unknown data set {config.data.name!r}; choose from {', '.join(sorted(DATA_SETS))}"
+        )
+    data = DATA_SETS[config.data.name].load(config.data)
     if config.data.validation:
         try:
             data = hold_out(data, config.data.validation)
@@ -106,11 +139,11 @@ def run_experiment(
     lpm_layers = config.model.lpm_layers or spec.lpm_layers
     embedding_layer = config.model.embedding_layer or spec.embedding_layer
     example = data.train.inputs(torch.arange(2))
-    task = ClassificationTask()
+    task = DATA_SETS[config.data.name].task()
 
     def make_learner(with_lpm: bool):
         model = build_model(
-            config.model.name, data.num_classes, data.in_channels, config.model.width
+            config.model.name, data.num_outputs, data.in_channels, config.model.width
         )
         return build_learner(
             model,
@@ -125,8 +158,11 @@ def run_experiment(
             config.eval_batch_size,
         )
 
-    try:  # a wrong layer name should fail now, not after the first strategy's runs
-        make_learner(True).infer(data.train, [0, 1], ["predicted_loss", "embedding"])
+    try:  # a wrong layer name or a model unfit for the task should fail now, not after hours
+        want = ["output", "predicted_loss", "embedding"]
+        probe = make_learner(True).infer(data.train, [0, 1], want)
+        labels = data.train.targets[:2].tolist()
+        task.per_sample_loss(probe["output"], task.collate_targets(labels, torch.device("cpu")))
     except (ValueError, RuntimeError) as err:
         raise ConfigError(f"model {config.model.name!r}: {err}") from err
 

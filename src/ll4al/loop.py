@@ -184,6 +184,7 @@ class ActiveLearningRun:
             "seed": spec.seed,
             "cycle": cycle + 1,
             "labeled": len(labeled),
+            "primary_metric": self.task.metric_name,
             **metrics,
             "train_seconds": round(train_seconds, 2),
         }

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ll4al.data import random_crop_flip
 from ll4al.learner import Learner, PoolData
 from ll4al.losses import joint_loss, ranking_accuracy
+from ll4al.tasks import TaskAdapter
 
 
 class NonFiniteLossError(RuntimeError):
@@ -33,13 +33,22 @@ class TrainSettings:
     lpm_weight: float = 1.0
     margin: float = 1.0
     stop_gradient_epoch: int = 120
+    #: The task's training-time augmentation by name (``crop-flip`` for classification,
+    #: ``flip`` for keypoints), or ``none``.
     augment: str = "crop-flip"
 
     def __post_init__(self) -> None:
-        if self.augment not in ("crop-flip", "none"):
-            raise ValueError(f"augment must be 'crop-flip' or 'none', got {self.augment!r}")
+        if not isinstance(self.augment, str) or not self.augment:
+            raise ValueError(f"augment must be the name of an augmentation, got {self.augment!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
+
+
+def check_augmentation(augment: str, task: TaskAdapter) -> None:
+    """``augment`` must be ``none`` or the augmentation the task implements."""
+    if augment not in ("none", task.augmentation):
+        choices = " or ".join(repr(a) for a in (task.augmentation, "none") if a)
+        raise ValueError(f"augment must be {choices} for {type(task).__name__}, got {augment!r}")
 
 
 def train(
@@ -60,6 +69,7 @@ def train(
     if len(indices) < 2:
         raise ValueError(f"need at least 2 labeled samples to train, got {len(indices)}")
     model, task = learner.model, learner.task
+    check_augmentation(settings.augment, task)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=settings.lr,
@@ -84,9 +94,9 @@ def train(
             if len(positions) < 2:  # batch norm and pairs need two samples
                 continue
             inputs = data.inputs(indices[positions])
-            if settings.augment == "crop-flip":
-                inputs = random_crop_flip(inputs, generator=generator)
             targets = task.collate_targets([labels[p] for p in positions], learner.device)
+            if settings.augment != "none":
+                inputs, targets = task.augment(inputs, targets, generator)
             output, predicted = learner.forward(learner.to_device(inputs))
             losses = task.per_sample_loss(output, targets)
             if predicted is None:
@@ -113,7 +123,8 @@ def train(
 def evaluate(
     learner: Learner, data: PoolData, indices: np.ndarray, labels: Sequence[Any]
 ) -> dict[str, float]:
-    """The task metric on ``data[indices]`` and, with an LPM, its ranking accuracy there."""
+    """The task's metrics and mean loss on ``data[indices]`` and, with an LPM, its ranking
+    accuracy there."""
     model, task = learner.model, learner.task
     was_training = model.training
     model.eval()
@@ -131,10 +142,7 @@ def evaluate(
                 predictions.append(predicted.float().cpu())
     finally:
         model.train(was_training)
-    result = {
-        task.metric_name: task.metric(outputs, targets),
-        "test_loss": float(torch.cat(losses).mean()),
-    }
+    result = {**task.metrics(outputs, targets), "test_loss": float(torch.cat(losses).mean())}
     if predictions:
         result["ranking_accuracy"] = ranking_accuracy(torch.cat(predictions), torch.cat(losses))
     return result

@@ -33,6 +33,7 @@ class BadgeStrategy(QueryStrategy):
     """
 
     name = "badge"
+    needs_probabilities = True
 
     def select(self, q: QueryContext) -> np.ndarray:
         out = q.learner.infer(q.data, q.candidates, ["probs", "embedding"])

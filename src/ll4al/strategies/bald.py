@@ -37,6 +37,7 @@ class BaldStrategy(QueryStrategy):
     """
 
     name = "bald"
+    needs_probabilities = True
 
     def __init__(self, passes: int = 20, p: float = 0.5) -> None:
         if passes < 1:

@@ -38,6 +38,9 @@ class QueryStrategy(ABC):
     name: ClassVar[str]
     #: Whether the learner must carry a loss prediction module (trained jointly).
     needs_loss_prediction: ClassVar[bool] = False
+    #: Whether it reads class probabilities, which only some tasks have
+    #: (``TaskAdapter.has_probabilities``); a config pairing it with another task is refused.
+    needs_probabilities: ClassVar[bool] = False
 
     def query(
         self,

@@ -31,6 +31,7 @@ class ExpectedGradientLengthStrategy(QueryStrategy):
     """
 
     name = "egl"
+    needs_probabilities = True
 
     def select(self, q: QueryContext) -> np.ndarray:
         out = q.learner.infer(q.data, q.candidates, ["probs", "embedding"])

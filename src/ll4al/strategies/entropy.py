@@ -17,6 +17,7 @@ class EntropyStrategy(QueryStrategy):
     """Top-K by the entropy of the predicted class distribution."""
 
     name = "entropy"
+    needs_probabilities = True
 
     def select(self, q: QueryContext) -> np.ndarray:
         probs = q.learner.infer(q.data, q.candidates, ["probs"])["probs"].double()

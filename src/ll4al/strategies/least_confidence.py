@@ -15,6 +15,7 @@ class LeastConfidenceStrategy(QueryStrategy):
     """
 
     name = "least-confidence"
+    needs_probabilities = True
 
     def select(self, q: QueryContext) -> np.ndarray:
         probs = q.learner.infer(q.data, q.candidates, ["probs"])["probs"].double()

@@ -15,6 +15,7 @@ class MarginStrategy(QueryStrategy):
     """
 
     name = "margin"
+    needs_probabilities = True
 
     def select(self, q: QueryContext) -> np.ndarray:
         probs = q.learner.infer(q.data, q.candidates, ["probs"])["probs"].double()
