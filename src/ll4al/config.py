@@ -82,7 +82,7 @@ class ExperimentConfig:
         """Catch impossible settings before any data is loaded or model trained."""
         import torch
 
-        from ll4al.experiment import DATA_SETS
+        from ll4al.experiment import data_set
         from ll4al.models import MODELS
         from ll4al.strategies import STRATEGIES
         from ll4al.training import check_augmentation
@@ -92,11 +92,7 @@ class ExperimentConfig:
             raise ConfigError(f"unknown strategies {unknown}; choose from {sorted(STRATEGIES)}")
         if not self.seeds or not self.strategies:
             raise ConfigError("at least one seed and one strategy are needed")
-        if self.data.name not in DATA_SETS:
-            raise ConfigError(
-                f"unknown data set {self.data.name!r}; choose from {', '.join(sorted(DATA_SETS))}"
-            )
-        task = DATA_SETS[self.data.name].task()
+        task = data_set(self.data.name).task()
         if not task.has_probabilities:
             needing = [s for s in self.strategies if STRATEGIES[s].needs_probabilities]
             if needing:

@@ -66,13 +66,16 @@ DATA_SETS: dict[str, DataSet] = {
 }
 
 
+def data_set(name: str) -> DataSet:
+    """The registered data set of that name, or a config error that lists the known ones."""
+    if name not in DATA_SETS:
+        raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(sorted(DATA_SETS))}")
+    return DATA_SETS[name]
+
+
 def load_task_data(config: ExperimentConfig) -> TaskData:
     """The data named by the config, with its validation hold-out if it asks for one."""
-    if config.data.name not in DATA_SETS:
-        raise ConfigError(
-            f"unknown data set {config.data.name!r}; choose from {', '.join(sorted(DATA_SETS))}"
-        )
-    data = DATA_SETS[config.data.name].load(config.data)
+    data = data_set(config.data.name).load(config.data)
     if config.data.validation:
         try:
             data = hold_out(data, config.data.validation)
@@ -139,7 +142,7 @@ def run_experiment(
     lpm_layers = config.model.lpm_layers or spec.lpm_layers
     embedding_layer = config.model.embedding_layer or spec.embedding_layer
     example = data.train.inputs(torch.arange(2))
-    task = DATA_SETS[config.data.name].task()
+    task = data_set(config.data.name).task()
 
     def make_learner(with_lpm: bool):
         model = build_model(
