@@ -19,6 +19,7 @@ from ll4al.report import (
     seed_curves,
     shared_counts,
     summarize,
+    write_report,
 )
 
 # accuracy per seed at labeled 10, 20, 30; entropy has a single seed on purpose
@@ -263,3 +264,23 @@ def test_corrupt_results_line_is_named(tmp_path):
     path.write_text(json.dumps(make_records()[0]) + "\n{oops\n")
     with pytest.raises(ValueError, match="results.jsonl:2"):
         load_results(path)
+
+
+def test_report_defaults_to_the_primary_metric_the_records_name(tmp_path):
+    records = [
+        {
+            "strategy": s,
+            "seed": seed,
+            "cycle": 1,
+            "labeled": 10,
+            "primary_metric": "pck",
+            "pck": 0.5 + 0.1 * seed,
+            "mean_pixel_error": 3.0,
+        }
+        for s in ("random", "learning-loss")
+        for seed in (0, 1)
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records))
+    text, _, _ = write_report(results)
+    assert "`pck` of 2 strategies" in text and "55.00 ± 7.07" in text

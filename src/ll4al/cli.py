@@ -48,11 +48,8 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
         f"{config.active.cycles} cycles -> {out_dir}"
     )
-    records = run_experiment(
-        config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write
-    )
-    metric = records[0].get("primary_metric", "accuracy")
-    text, report, png = write_report(out_dir / RESULTS_FILE, metric=metric, title=config.name)
+    run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write)
+    text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
     print("\n" + text)
     print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
     return 0
@@ -91,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="a Markdown report and plot of a run's results")
     report.add_argument("run_dir", help="an output directory of `ll4al run` or `ll4al demo`")
-    report.add_argument("--metric", default="accuracy", help="recorded metric to report")
+    report.add_argument(
+        "--metric", help="recorded metric to report (default: the task's, e.g. accuracy or pck)"
+    )
     report.add_argument("--out", help="directory for report.md and the plot (default: RUN_DIR)")
     report.add_argument(
         "--baseline", help="strategy for the paired comparison (default: random, if present)"

@@ -482,16 +482,18 @@ def plot_learning_curves(
 def write_report(
     results: str | Path,
     out_dir: str | Path | None = None,
-    metric: str = "accuracy",
+    metric: str | None = None,
     baseline: str | None = None,
     title: str = "",
 ) -> tuple[str, Path, Path]:
     """Write ``report.md`` and ``learning_curves.png`` for a ``results.jsonl`` into ``out_dir``
     (default: beside it); returns the Markdown and both paths. ``ll4al report`` and the end of
-    ``ll4al run`` both call this, so they say the same thing."""
+    ``ll4al run`` both call this, so they say the same thing. ``metric`` defaults to the task's
+    primary metric, which each record names (records of earlier versions: accuracy)."""
     results = Path(results)
     out = Path(out_dir) if out_dir is not None else results.parent
     records = load_results(results)
+    metric = metric or records[0].get("primary_metric", "accuracy")
     title = title or results.resolve().parent.name
     text = build_report(records, metric, baseline, title)
     out.mkdir(parents=True, exist_ok=True)
