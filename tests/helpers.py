@@ -1,6 +1,9 @@
-"""Small builders shared by the loop and training tests."""
+"""Small builders shared by the tests: learners, run specs, the command line."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import torch
 
@@ -53,4 +56,15 @@ def tiny_spec(strategy: str = "learning-loss", seed: int = 0, cycles: int = 3, *
         subset=30,
         cycles=cycles,
         fingerprint={"test": 1, "cycles": cycles},
+    )
+
+
+def ll4al(*args, cwd) -> subprocess.CompletedProcess:
+    """The ``ll4al`` command as a user runs it, in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "ll4al.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )

@@ -2,22 +2,12 @@
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
+from .helpers import ll4al
+
 FAST = ["--set", "active.cycles=2", "--set", "seeds=[0]", "--set", "train.epochs=3", "--quiet"]
-
-
-def ll4al(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "ll4al.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_demo_runs_writes_results_and_resumes(tmp_path):

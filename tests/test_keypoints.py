@@ -1,8 +1,6 @@
 """The keypoint task: face data, heatmap targets, flip, PCK, the hourglass and its LPM."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,6 +22,8 @@ from ll4al.features import capture_pooled
 from ll4al.losses import joint_loss
 from ll4al.models import MODELS, StackedHourglass, build_model
 from ll4al.tasks import KeypointTask
+
+from .helpers import ll4al
 
 
 def face_task(**kwargs) -> KeypointTask:
@@ -237,14 +237,7 @@ def test_one_keypoint_cycle_through_the_cli(tmp_path, shared_data):
         "data.validation=16",  # evaluate on 16 held-out pool faces, not the 800 test ones
     ]
     args = [a for s in settings for a in ("--set", s)]
-    result = subprocess.run(
-        [sys.executable, "-m", "ll4al.cli", "run", "face-keypoints-cpu", "--out", str(out)]
-        + [*args, "--quiet"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = ll4al("run", "face-keypoints-cpu", "--out", str(out), *args, "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted((r["strategy"], r["labeled"]) for r in records) == [
