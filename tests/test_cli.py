@@ -56,7 +56,7 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     [
         (["run", "{cfg}"], "unknown key 'trian'"),
         (["run", "cifar10-cpu", "--set", "data.root={tmp}/missing"], "does not exist"),
-        (["run", "no-such-config"], "shipped: cifar10-cpu"),
+        (["run", "no-such-config"], "shipped: bccd-cpu, cifar10-cpu"),
         (["demo", "--set", "active.query_size=700"], "larger than active.subset"),
         (["demo", "--set", "active.cycles=40"], "only 1257 samples"),
         (["demo", "--set", "model.lpm_layers=[block9]"], "Unknown layer 'block9'"),
@@ -77,4 +77,10 @@ def test_bad_input_gets_a_clear_error(tmp_path, args, message):
 def test_configs_lists_the_shipped_configs(tmp_path):
     result = ll4al("configs", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.split() == ["cifar10-cpu", "cifar10-paper", "demo", "face-keypoints-cpu"]
+    assert result.stdout.split() == [
+        "bccd-cpu",
+        "cifar10-cpu",
+        "cifar10-paper",
+        "demo",
+        "face-keypoints-cpu",
+    ]

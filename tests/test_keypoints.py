@@ -202,7 +202,7 @@ def test_strategies_run_on_keypoints_unless_they_need_probabilities(name):
     strategy = get_strategy(name)
     learner = keypoint_learner(strategy.needs_loss_prediction)
     args = (learner, Images(30), np.arange(5), np.arange(5, 30), 6, np.random.default_rng(0))
-    if strategy.needs_probabilities:
+    if strategy.unmet_needs(learner.task):
         with pytest.raises(NotImplementedError, match="no class probabilities"):
             strategy.query(*args)
     else:
@@ -212,7 +212,7 @@ def test_strategies_run_on_keypoints_unless_they_need_probabilities(name):
 
 def test_configs_that_do_not_fit_the_task_are_refused_up_front():
     face = {"data": {"name": "face-keypoints"}, "model": {"name": "stacked-hourglass"}}
-    with pytest.raises(ConfigError, match=r"\['entropy', 'badge'\] need class probabilities"):
+    with pytest.raises(ConfigError, match=r"\['entropy', 'badge'\] need an uncertainty"):
         config_from_dict({**face, "strategies": ["random", "entropy", "badge"]}).validate()
     with pytest.raises(ConfigError, match="train.augment must be 'flip' or 'none'"):
         config_from_dict({**face, "train": {"augment": "crop-flip"}}).validate()

@@ -16,7 +16,7 @@ def test_cifar_resnet18_matches_the_paper_network():
 
 def test_registered_models_expose_their_lpm_layers():
     for name, spec in MODELS.items():
-        model = build_model(name, num_outputs=3, in_channels=1, width=0.25)
+        model = build_model(name, num_outputs=3, in_channels=3, width=1.0)
         names = dict(model.named_modules())
         assert all(layer in names for layer in spec.lpm_layers)
         assert spec.embedding_layer in names

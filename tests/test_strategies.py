@@ -105,8 +105,8 @@ def test_learning_loss_takes_highest_predicted_loss_first():
 
 
 def test_entropy_takes_most_uncertain():
-    probs = [[1.0, 0.0], [0.5, 0.5], [0.9, 0.1], [0.6, 0.4]]
-    learner = FakeLearner(probs=probs)
+    probs = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.9, 0.1], [0.6, 0.4]])
+    learner = FakeLearner(uncertainty=ClassificationTask().uncertainty(probs.log()))  # logits
     picked = get_strategy("entropy").query(
         learner, None, np.array([], dtype=np.int64), np.arange(4), 2, np.random.default_rng(0)
     )

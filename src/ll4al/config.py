@@ -93,15 +93,16 @@ class ExperimentConfig:
         if not self.seeds or not self.strategies:
             raise ConfigError("at least one seed and one strategy are needed")
         task = data_set(self.data.name).task()
-        if not task.has_probabilities:
-            needing = [s for s in self.strategies if STRATEGIES[s].needs_probabilities]
-            if needing:
-                fit = [n for n, s in STRATEGIES.items() if not s.needs_probabilities]
-                raise ConfigError(
-                    f"strategies {needing} need class probabilities, which the "
-                    f"{type(task).__name__} of data set {self.data.name!r} does not have; "
-                    f"choose from {sorted(fit)}"
-                )
+        unmet = {s: STRATEGIES[s].unmet_needs(task) for s in self.strategies}
+        unfit = [s for s in self.strategies if unmet[s]]
+        if unfit:
+            needs = sorted({need for s in unfit for need in unmet[s]})
+            fit = [n for n, s in STRATEGIES.items() if not s.unmet_needs(task)]
+            raise ConfigError(
+                f"strategies {unfit} need {' or '.join(needs)}, which the "
+                f"{type(task).__name__} of data set {self.data.name!r} does not have; "
+                f"choose from {sorted(fit)}"
+            )
         try:
             check_augmentation(self.train.augment, task)
         except ValueError as err:

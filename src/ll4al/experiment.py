@@ -30,6 +30,7 @@ from ll4al.data import (
     load_digits,
     load_face_keypoints,
 )
+from ll4al.detection import DetectionTask
 from ll4al.files import write_text_atomic
 from ll4al.loop import ActiveLearningRun, RunSpec, build_learner
 from ll4al.models import MODELS, build_model
@@ -37,6 +38,7 @@ from ll4al.pool import SimulatedOracle
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask, KeypointTask, TaskAdapter
+from ll4al.voc import BCCD_CLASSES, VOC_CLASSES, load_voc
 
 RESULTS_FILE = "results.jsonl"
 
@@ -63,7 +65,26 @@ DATA_SETS: dict[str, DataSet] = {
         lambda settings: load_face_keypoints(settings.resolved_root()),
         lambda: KeypointTask(FACE_FLIP_PAIRS, FACE_IMAGE_SIZE, FACE_KEYPOINTS),
     ),
+    # BCCD's VOC folder sits in <root>/BCCD; PASCAL VOC's in VOCdevkit/VOC2007 (or 2012), the
+    # folder data.root names. VOC 2012's test annotations are not public: its val is the test.
+    "bccd": DataSet(
+        lambda settings: load_voc(_voc_folder(settings.resolved_root(), "BCCD"), BCCD_CLASSES),
+        lambda: DetectionTask(BCCD_CLASSES),
+    ),
+    "voc2007": DataSet(
+        lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES),
+        lambda: DetectionTask(VOC_CLASSES),
+    ),
+    "voc2012": DataSet(
+        lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES, "train", "val"),
+        lambda: DetectionTask(VOC_CLASSES),
+    ),
 }
+
+
+def _voc_folder(root: Path, inner: str) -> Path:
+    """``root/inner`` where a data set ships its VOC folder inside, else ``root`` itself."""
+    return root / inner if (root / inner / "Annotations").is_dir() else root
 
 
 def data_set(name: str) -> DataSet:
@@ -162,10 +183,12 @@ def run_experiment(
         )
 
     try:  # a wrong layer name or a model unfit for the task should fail now, not after hours
-        want = ["output", "predicted_loss", "embedding"]
-        probe = make_learner(True).infer(data.train, [0, 1], want)
-        labels = data.train.targets[:2].tolist()
-        task.per_sample_loss(probe["output"], task.collate_targets(labels, torch.device("cpu")))
+        learner = make_learner(True)
+        learner.infer(data.train, [0, 1], ["predicted_loss", "embedding"])
+        with torch.no_grad():
+            output, _ = learner.forward(learner.to_device(example))
+            labels = data.train.targets[:2].tolist()
+            task.per_sample_loss(output, task.collate_targets(labels, device))
     except (ValueError, RuntimeError) as err:
         raise ConfigError(f"model {config.model.name!r}: {err}") from err
 

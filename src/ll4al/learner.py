@@ -20,7 +20,7 @@ from ll4al.lpm import LearningLoss
 from ll4al.runtime import autocast
 from ll4al.tasks import TaskAdapter
 
-OUTPUTS = ("output", "probs", "predicted_loss", "embedding")
+OUTPUTS = ("probs", "uncertainty", "predicted_loss", "embedding")
 DROPOUT_TYPES = (
     nn.Dropout,
     nn.Dropout1d,
@@ -139,8 +139,8 @@ class Learner:
     ) -> dict[str, torch.Tensor]:
         """Stream ``data[indices]`` through the model in eval mode, in order, without shuffling.
 
-        ``want`` names what to return (on the CPU): ``probs``, ``predicted_loss``,
-        ``embedding`` (pooled output of ``embedding_layer``) and ``output``.
+        ``want`` names what to return (on the CPU): ``probs``, ``uncertainty`` (the task's
+        score), ``predicted_loss`` and ``embedding`` (pooled output of ``embedding_layer``).
         """
         unknown = set(want) - set(OUTPUTS)
         if unknown:
@@ -161,8 +161,8 @@ class Learner:
                 )
                 for batch in self.batches(indices):
                     output, predicted = self.forward(self.to_device(data.inputs(batch)))
-                    if "output" in want:
-                        results["output"].append(output.float().cpu())
+                    if "uncertainty" in want:
+                        results["uncertainty"].append(self.task.uncertainty(output).float().cpu())
                     if "probs" in want:
                         results["probs"].append(self.task.probabilities(output).cpu())
                     if "predicted_loss" in want:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ll4al.detection import ssd300, ssdlite320
 
 
 class BasicBlock(nn.Module):
@@ -189,7 +192,7 @@ class StackedHourglass(nn.Module):
 class ModelSpec:
     """How to build a named target network and which of its layers the strategies read."""
 
-    cls: type[nn.Module]
+    build: Callable[..., nn.Module]
     lpm_layers: list[str] = field(default_factory=list)
     embedding_layer: str = "flatten"
 
@@ -204,6 +207,19 @@ MODELS: dict[str, ModelSpec] = {
         ["stem", "stacks.0.features", "stacks.1.features"],
         embedding_layer="stacks.1.features",
     ),
+    # SSD's backbone levels: the first two feed the heads from MobileNet / VGG, the extra
+    # blocks add the coarser ones; learning-loss-diverse clusters the last MobileNet level.
+    "ssdlite320": ModelSpec(
+        ssdlite320,
+        [f"detector.backbone.features.{i}" for i in range(2)]
+        + [f"detector.backbone.extra.{i}" for i in range(4)],
+        embedding_layer="detector.backbone.features.1",
+    ),
+    "ssd300-vgg16": ModelSpec(
+        ssd300,
+        ["detector.backbone.features"] + [f"detector.backbone.extra.{i}" for i in range(5)],
+        embedding_layer="detector.backbone.extra.0",
+    ),
 }
 
 
@@ -211,4 +227,4 @@ def build_model(name: str, num_outputs: int, in_channels: int, width: float) -> 
     """Instantiate a registered model by name; ``num_outputs``: classes, or keypoints."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[name].cls(num_outputs, in_channels=in_channels, width=width)
+    return MODELS[name].build(num_outputs, in_channels=in_channels, width=width)

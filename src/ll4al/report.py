@@ -165,7 +165,7 @@ def aulc_by_seed(curves: Curves, counts: Sequence[int]) -> dict[str, dict[int, f
 @dataclass(frozen=True)
 class _Units:
     """How a metric reads: fractions in % (differences in percentage points), others as they
-    are; a metric named like a loss is better when lower."""
+    are; a metric named like a loss or an error (``mean_pixel_error``) is better when lower."""
 
     scale: float
     digits: int
@@ -175,7 +175,7 @@ class _Units:
 
     @classmethod
     def of(cls, records: list[dict[str, Any]], metric: str) -> _Units:
-        lossy = "loss" in metric
+        lossy = "loss" in metric or "error" in metric
         if not lossy and all(0 <= r[metric] <= 1 for r in records if metric in r):
             return cls(100.0, 2, "%", "pp", True)
         return cls(1.0, 4, "", "", not lossy)

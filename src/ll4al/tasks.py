@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from ll4al.data import random_crop_flip
 
 
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """The entropy (in nats) of each distribution along the last dimension."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
+
+
 class TaskAdapter(ABC):
     """What the loop and the strategies need to know about a task.
 
@@ -56,11 +61,22 @@ class TaskAdapter(ABC):
         """Class probabilities ``[B, C]``, for uncertainty strategies."""
         raise NotImplementedError(f"{type(self).__name__} has no class probabilities")
 
+    def uncertainty(self, output: Any) -> torch.Tensor:
+        """How unsure the model is of each sample, ``[B]``, higher = less sure: the entropy of
+        the class probabilities where a task has them; a task without (detection) may define
+        its own score, which entropy sampling then uses."""
+        return entropy(self.probabilities(output))
+
     @property
     def has_probabilities(self) -> bool:
         """Whether ``probabilities`` is implemented: strategies that need it are refused
         up front for a task without (see ``QueryStrategy.needs_probabilities``)."""
         return type(self).probabilities is not TaskAdapter.probabilities
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether ``uncertainty`` can be computed (``QueryStrategy.needs_uncertainty``)."""
+        return self.has_probabilities or type(self).uncertainty is not TaskAdapter.uncertainty
 
 
 class ClassificationTask(TaskAdapter):

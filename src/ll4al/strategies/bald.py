@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
-from ll4al.strategies.entropy import entropy
+from ll4al.tasks import entropy
 
 
 def bald_scores(probs: torch.Tensor) -> torch.Tensor:

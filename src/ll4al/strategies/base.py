@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
 from ll4al.learner import Learner, PoolData
+from ll4al.tasks import TaskAdapter
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,19 @@ class QueryStrategy(ABC):
     #: Whether it reads class probabilities, which only some tasks have
     #: (``TaskAdapter.has_probabilities``); a config pairing it with another task is refused.
     needs_probabilities: ClassVar[bool] = False
+    #: Whether it reads a per-sample uncertainty score (``TaskAdapter.has_uncertainty``):
+    #: class-probability entropy, or a task's own (detection).
+    needs_uncertainty: ClassVar[bool] = False
+
+    @classmethod
+    def unmet_needs(cls, task: TaskAdapter) -> list[str]:
+        """What this strategy reads that ``task`` cannot give (empty: they fit)."""
+        needs = []
+        if cls.needs_probabilities and not task.has_probabilities:
+            needs.append("class probabilities")
+        if cls.needs_uncertainty and not task.has_uncertainty:
+            needs.append("an uncertainty score")
+        return needs
 
     def query(
         self,
