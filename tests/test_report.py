@@ -187,6 +187,13 @@ def test_a_loss_metric_is_better_when_lower():
     assert "## test_loss\n" in report
 
 
+def test_an_error_metric_is_better_when_lower():
+    records = [{**r, "mean_pixel_error": 10 * (1 - r["accuracy"])} for r in make_records()]
+    text = section(build_report(records, metric="mean_pixel_error"), "Paired difference to random")
+    assert "Lower is better" in text
+    assert row(text, "learning-loss") == ["1/3 at labeled 30, 1 tied"]
+
+
 def test_report_states_seeds_and_warns_below_two():
     report = build_report(make_records())
     seeds = section(report, "Seeds")
