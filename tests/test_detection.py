@@ -313,3 +313,14 @@ def test_one_bccd_cycle_through_the_cli(tmp_path, shared_data):
         assert np.isfinite(r["test_loss"]) and r["test_loss"] > 0
         assert ("ranking_accuracy" in r) == (r["strategy"] == "learning-loss")
     assert (out / "report.md").is_file()
+
+
+def test_a_corrupt_annotation_is_a_one_line_cli_error(tmp_path):
+    make_voc(tmp_path / "voc", [(64, 64), (64, 64), (64, 64)])
+    (tmp_path / "voc" / "Annotations" / "1.xml").write_text("<annotation><size>")
+    settings = ["data.name=bccd", f"data.root={tmp_path / 'voc'}", "active.initial=2"]
+    args = [a for s in settings for a in ("--set", s)]
+    result = ll4al("run", "bccd-cpu", "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "1.xml: not a valid VOC annotation" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ll4al.data import ArrayDataset, TaskData
+from ll4al.files import CorruptFileError
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -54,11 +55,13 @@ def parse_annotation(path: Path, classes: Sequence[str]) -> dict[str, Any]:
             for obj in objects
         ]
     except (ET.ParseError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: not a valid VOC annotation ({err})") from err
+        raise CorruptFileError(f"{path}: not a valid VOC annotation ({err})") from err
     boxes, labels, difficult = [], [], []
     for name, (xmin, ymin, xmax, ymax), hard in raw:
         if name not in classes:
-            raise ValueError(f"{path}: unknown class {name!r}; expected one of {list(classes)}")
+            raise CorruptFileError(
+                f"{path}: unknown class {name!r}; expected one of {list(classes)}"
+            )
         box = [xmin - 1, ymin - 1, xmax, ymax]
         limits = (width, height, width, height)
         clipped = [min(max(v, 0.0), limit) for v, limit in zip(box, limits, strict=True)]
@@ -90,7 +93,7 @@ def read_split(root: Path, split: str) -> list[str]:
         raise FileNotFoundError(f"VOC split file {path} not found; is {root} a VOC directory?")
     ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if not ids:
-        raise ValueError(f"{path} lists no images")
+        raise CorruptFileError(f"{path} lists no images")
     return ids
 
 
@@ -106,7 +109,7 @@ def load_voc_split(
         annotation = parse_annotation(root / "Annotations" / f"{image_id}.xml", classes)
         with Image.open(root / "JPEGImages" / f"{image_id}.jpg") as image:
             if image.size != (annotation["size"][1], annotation["size"][0]):
-                raise ValueError(
+                raise CorruptFileError(
                     f"{image_id}: image is {image.size[0]}x{image.size[1]} but its annotation "
                     f"says {annotation['size'][1]:g}x{annotation['size'][0]:g}"
                 )
@@ -128,7 +131,9 @@ def load_voc(
     image_size: tuple[int, int] = (320, 320),
 ) -> TaskData:
     """A VOC directory (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``) as a pool and a
-    test set. Pixel values are kept in [0, 1]: torchvision's detectors normalise themselves."""
+    test set. Pixel values are kept in [0, 1]: torchvision's detectors normalise themselves.
+    A file that cannot be read raises ``CorruptFileError`` naming it (the CLI prints it in
+    one line)."""
     root = Path(root).expanduser()
     if not (root / "Annotations").is_dir():
         raise FileNotFoundError(f"{root} has no Annotations/ folder: not a VOC directory")
