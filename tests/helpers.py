@@ -59,6 +59,24 @@ def tiny_spec(strategy: str = "learning-loss", seed: int = 0, cycles: int = 3, *
     )
 
 
+class TensorImages:
+    """Pool data straight from a tensor of model inputs ``[N, C, H, W]``."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def inputs(self, indices):
+        return self.x[torch.as_tensor(indices)]
+
+
+def set_args(settings: list[str]) -> list[str]:
+    """``--set KEY=VALUE`` for each setting, as the command line takes them."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
 def ll4al(*args, cwd) -> subprocess.CompletedProcess:
     """The ``ll4al`` command as a user runs it, in a fresh process."""
     return subprocess.run(

@@ -16,7 +16,7 @@ from ll4al.losses import joint_loss
 from ll4al.models import MODELS, build_model
 from ll4al.voc import BCCD_CLASSES, AnnotationWarning, load_voc, parse_annotation
 
-from .helpers import ll4al
+from .helpers import TensorImages, ll4al, set_args
 
 CPU = torch.device("cpu")
 
@@ -223,15 +223,9 @@ def test_detections_come_back_in_stored_image_pixels():
     assert set(found[0]["labels"].tolist()) <= {1, 2, 3}
 
 
-class Images:
-    def __init__(self, n: int) -> None:
-        self.x = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def inputs(self, indices):
-        return self.x[torch.as_tensor(indices)]
+def pool_images(n: int) -> TensorImages:
+    """``n`` random 32x32 images in [0, 1], the same for a given ``n``."""
+    return TensorImages(torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
 
 
 def detection_learner(with_lpm: bool) -> Learner:
@@ -244,7 +238,7 @@ def detection_learner(with_lpm: bool) -> Learner:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = None  # a cumulative average: one pass sets the statistics
     with torch.no_grad():
-        model(Images(20).x)
+        model(pool_images(20).x)
     spec = MODELS["ssdlite320"]
     if with_lpm:
         model = LearningLoss(model, spec.lpm_layers, 8, example_input=torch.rand(2, 3, 32, 32))
@@ -254,7 +248,7 @@ def detection_learner(with_lpm: bool) -> Learner:
 
 def test_uncertainty_is_an_entropy_per_image():
     learner = detection_learner(False)
-    scores = learner.infer(Images(5), np.arange(5), ["uncertainty"])["uncertainty"]
+    scores = learner.infer(pool_images(5), np.arange(5), ["uncertainty"])["uncertainty"]
     assert scores.shape == (5,) and (scores > 0).all() and (scores <= np.log(4) + 1e-6).all()
     assert len(set(scores.tolist())) == 5
 
@@ -263,7 +257,7 @@ def test_uncertainty_is_an_entropy_per_image():
 def test_strategies_run_on_detection_unless_they_need_class_probabilities(name):
     strategy = get_strategy(name)
     learner = detection_learner(strategy.needs_loss_prediction)
-    args = (learner, Images(20), np.arange(4), np.arange(4, 20), 5, np.random.default_rng(0))
+    args = (learner, pool_images(20), np.arange(4), np.arange(4, 20), 5, np.random.default_rng(0))
     if strategy.unmet_needs(learner.task):
         assert strategy.needs_probabilities
         with pytest.raises(NotImplementedError, match="no class probabilities"):
@@ -295,7 +289,7 @@ def test_one_bccd_cycle_through_the_cli(tmp_path, shared_data):
         "model.width=0.25",
         "data.validation=6",  # evaluate on 6 held-out pool images, not the 72 test ones
     ]
-    args = [a for s in settings for a in ("--set", s)]
+    args = set_args(settings)
     result = ll4al("run", "bccd-cpu", "--out", str(out), *args, "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "dropped degenerate RBC box" in result.stderr
@@ -319,7 +313,7 @@ def test_a_corrupt_annotation_is_a_one_line_cli_error(tmp_path):
     make_voc(tmp_path / "voc", [(64, 64), (64, 64), (64, 64)])
     (tmp_path / "voc" / "Annotations" / "1.xml").write_text("<annotation><size>")
     settings = ["data.name=bccd", f"data.root={tmp_path / 'voc'}", "active.initial=2"]
-    args = [a for s in settings for a in ("--set", s)]
+    args = set_args(settings)
     result = ll4al("run", "bccd-cpu", "--out", str(tmp_path / "out"), *args, cwd=tmp_path)
     assert result.returncode == 2
     assert "1.xml: not a valid VOC annotation" in result.stderr

@@ -23,7 +23,7 @@ from ll4al.losses import joint_loss
 from ll4al.models import MODELS, StackedHourglass, build_model
 from ll4al.tasks import KeypointTask
 
-from .helpers import ll4al
+from .helpers import TensorImages, ll4al, set_args
 
 
 def face_task(**kwargs) -> KeypointTask:
@@ -186,22 +186,12 @@ def keypoint_learner(with_lpm: bool) -> Learner:
     return Learner(model, task, torch.device("cpu"), embedding_layer="stacks.1.features")
 
 
-class Images:
-    def __init__(self, n: int) -> None:
-        self.x = torch.randn(n, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def inputs(self, indices):
-        return self.x[torch.as_tensor(indices)]
-
-
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategies_run_on_keypoints_unless_they_need_probabilities(name):
     strategy = get_strategy(name)
     learner = keypoint_learner(strategy.needs_loss_prediction)
-    args = (learner, Images(30), np.arange(5), np.arange(5, 30), 6, np.random.default_rng(0))
+    faces = TensorImages(torch.randn(30, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    args = (learner, faces, np.arange(5), np.arange(5, 30), 6, np.random.default_rng(0))
     if strategy.unmet_needs(learner.task):
         with pytest.raises(NotImplementedError, match="no class probabilities"):
             strategy.query(*args)
@@ -236,7 +226,7 @@ def test_one_keypoint_cycle_through_the_cli(tmp_path, shared_data):
         "model.width=0.125",
         "data.validation=16",  # evaluate on 16 held-out pool faces, not the 800 test ones
     ]
-    args = [a for s in settings for a in ("--set", s)]
+    args = set_args(settings)
     result = ll4al("run", "face-keypoints-cpu", "--out", str(out), *args, "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

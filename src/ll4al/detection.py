@@ -38,9 +38,6 @@ class SSDOutput:
     original_sizes: list[tuple[int, int]]
     detector: SSD
 
-    def __len__(self) -> int:
-        return len(self.cls_logits)
-
 
 class SSDDetector(nn.Module):
     """A torchvision SSD that takes a batch tensor ``[B, 3, H, W]`` in [0, 1] and returns an

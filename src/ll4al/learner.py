@@ -162,7 +162,7 @@ class Learner:
                 for batch in self.batches(indices):
                     output, predicted = self.forward(self.to_device(data.inputs(batch)))
                     if "uncertainty" in want:
-                        results["uncertainty"].append(self.task.uncertainty(output).float().cpu())
+                        results["uncertainty"].append(self.task.uncertainty(output).cpu())
                     if "probs" in want:
                         results["probs"].append(self.task.probabilities(output).cpu())
                     if "predicted_loss" in want:

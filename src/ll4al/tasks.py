@@ -64,8 +64,9 @@ class TaskAdapter(ABC):
     def uncertainty(self, output: Any) -> torch.Tensor:
         """How unsure the model is of each sample, ``[B]``, higher = less sure: the entropy of
         the class probabilities where a task has them; a task without (detection) may define
-        its own score, which entropy sampling then uses."""
-        return entropy(self.probabilities(output))
+        its own score, which entropy sampling then uses. In float64, as entropy sampling
+        computed it before the hook existed: fewer near-ties decided by rounding."""
+        return entropy(self.probabilities(output).double())
 
     @property
     def has_probabilities(self) -> bool:

@@ -56,6 +56,7 @@ def parse_annotation(path: Path, classes: Sequence[str]) -> dict[str, Any]:
         ]
     except (ET.ParseError, TypeError, ValueError) as err:
         raise CorruptFileError(f"{path}: not a valid VOC annotation ({err})") from err
+    limits = (width, height, width, height)
     boxes, labels, difficult = [], [], []
     for name, (xmin, ymin, xmax, ymax), hard in raw:
         if name not in classes:
@@ -63,7 +64,6 @@ def parse_annotation(path: Path, classes: Sequence[str]) -> dict[str, Any]:
                 f"{path}: unknown class {name!r}; expected one of {list(classes)}"
             )
         box = [xmin - 1, ymin - 1, xmax, ymax]
-        limits = (width, height, width, height)
         clipped = [min(max(v, 0.0), limit) for v, limit in zip(box, limits, strict=True)]
         degenerate = xmax <= xmin or ymax <= ymin
         if degenerate or clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
