@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ll4al.loop import initial_indices
+from ll4al.al.seeds import initial_indices
 
 
 def main() -> None:

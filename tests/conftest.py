@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ll4al.data import ArrayDataset
+from ll4al.data.arrays import ArrayDataset
 
 SHARED_DATA = Path(os.environ.get("LL4AL_DATA", Path(__file__).parents[1] / "../shared/data"))
 

@@ -7,32 +7,25 @@ import sys
 
 import torch
 
-from ll4al.loop import RunSpec, build_learner
-from ll4al.models import SmallCNN
+from ll4al.al.session import LearnerRecipe
+from ll4al.al.simulation import RunSpec
+from ll4al.config import ActiveSettings, ModelSettings, TrainSettings
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
-from ll4al.training import TrainSettings
 
 
-def learner_factory(data, task=None, precision="fp32"):
-    task = task or ClassificationTask()
-
-    def make(with_lpm: bool):
-        model = SmallCNN(num_classes=4, in_channels=3, width=0.25)
-        return build_learner(
-            model,
-            task,
-            torch.device("cpu"),
-            precision,
-            with_lpm,
-            ["block1", "block2", "block3"],
-            16,
-            data.inputs(torch.arange(2)),
-            "flatten",
-            64,
-        )
-
-    return make
+def tiny_recipe(data, task=None, precision="fp32") -> LearnerRecipe:
+    """A width-0.25 small CNN for 4 classes of ``data``'s 3-channel images, on the CPU."""
+    return LearnerRecipe(
+        ModelSettings(name="small-cnn", width=0.25, lpm_hidden=16),
+        task or ClassificationTask(),
+        num_outputs=4,
+        in_channels=3,
+        example_input=data.inputs(torch.arange(2)),
+        device=torch.device("cpu"),
+        precision=precision,
+        eval_batch_size=64,
+    )
 
 
 def tiny_spec(strategy: str = "learning-loss", seed: int = 0, cycles: int = 3, **train) -> RunSpec:
@@ -47,16 +40,8 @@ def tiny_spec(strategy: str = "learning-loss", seed: int = 0, cycles: int = 3, *
             **train,
         }
     )
-    return RunSpec(
-        get_strategy(strategy),
-        seed,
-        settings,
-        initial=10,
-        query_size=8,
-        subset=30,
-        cycles=cycles,
-        fingerprint={"test": 1, "cycles": cycles},
-    )
+    active = ActiveSettings(initial=10, query_size=8, subset=30, cycles=cycles)
+    return RunSpec(get_strategy(strategy), seed, settings, active, {"test": 1, "cycles": cycles})
 
 
 class TensorImages:

@@ -1,13 +1,15 @@
 import pytest
 
+from ll4al.al.checks import check_protocol_fits
 from ll4al.config import ConfigError, config_from_dict, load_config, named_configs
+from ll4al.experiments.checks import validate_config
 
 
 def test_shipped_configs_load_and_validate():
     assert {"demo", "cifar10-paper", "cifar10-cpu", "face-keypoints-cpu"} <= set(named_configs())
     for name in named_configs():
         config = load_config(name)
-        config.validate()
+        validate_config(config)
     paper = load_config("cifar10-paper")
     assert (paper.train.epochs, paper.train.lr, paper.train.milestones) == (200, 0.1, [160])
     assert (paper.train.stop_gradient_epoch, paper.active.subset, len(paper.seeds)) == (
@@ -34,24 +36,26 @@ def test_overrides_and_file(tmp_path):
 
 def test_impossible_protocols_are_refused():
     with pytest.raises(ConfigError, match="larger than active.subset"):
-        config_from_dict({"active": {"query_size": 20, "subset": 10}}).validate()
+        validate_config(config_from_dict({"active": {"query_size": 20, "subset": 10}}))
     config = config_from_dict({"active": {"initial": 50, "query_size": 50, "cycles": 4}})
     with pytest.raises(ConfigError, match="only 100 samples"):
-        config.validate_pool(100)
+        check_protocol_fits(config.active, 100)
     with pytest.raises(ConfigError, match="unknown strategies"):
-        config_from_dict({"strategies": ["random", "magic"]}).validate()
+        validate_config(config_from_dict({"strategies": ["random", "magic"]}))
     with pytest.raises(ConfigError, match="augment must be 'crop-flip' or 'none'"):
-        config_from_dict({"train": {"augment": "mixup"}}).validate()  # the task's augmentation
+        validate_config(
+            config_from_dict({"train": {"augment": "mixup"}})
+        )  # the task's augmentation
     with pytest.raises(ConfigError, match="initial must be >= 2"):
-        config_from_dict({"active": {"initial": 1}}).validate()
+        validate_config(config_from_dict({"active": {"initial": 1}}))
     with pytest.raises(ConfigError, match="precision"):
-        config_from_dict({"precision": "fp8"}).validate()
+        validate_config(config_from_dict({"precision": "fp8"}))
     with pytest.raises(ConfigError, match="invalid device"):
-        config_from_dict({"device": "gpu0"}).validate()
+        validate_config(config_from_dict({"device": "gpu0"}))
     with pytest.raises(ConfigError, match="unknown model"):
-        config_from_dict({"model": {"name": "vgg"}}).validate()
+        validate_config(config_from_dict({"model": {"name": "vgg"}}))
     with pytest.raises(ConfigError, match="data.validation must be an integer >= 0"):
-        config_from_dict({"data": {"validation": -5}}).validate()
+        validate_config(config_from_dict({"data": {"validation": -5}}))
 
 
 def test_values_of_the_wrong_shape_are_refused():

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ll4al import data as data_mod
-from ll4al.data import ArrayDataset, load_cifar10, load_digits, random_crop_flip
+from ll4al.data import arrays as data_mod
+from ll4al.data import imagefolder
+from ll4al.data.arrays import ArrayDataset
+from ll4al.data.builtin import load_cifar10, load_digits
+from ll4al.tasks.classification import random_crop_flip
 
 CIFAR_CLASSES = [
     "airplane",
@@ -90,7 +93,7 @@ def test_cifar_image_folder_is_decoded_once_and_cached(small_cifar_folder, tmp_p
     def no_decoding(root):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(data_mod, "_decode_image_folder", no_decoding)
+    monkeypatch.setattr(imagefolder, "_decode_image_folder", no_decoding)
     again = load_cifar10(small_cifar_folder)
     assert torch.equal(again.train.images, data.train.images)
 

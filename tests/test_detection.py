@@ -11,10 +11,12 @@ from torchvision.ops import box_iou
 
 from ll4al import STRATEGIES, Learner, LearningLoss, get_strategy
 from ll4al.config import ConfigError, config_from_dict
-from ll4al.detection import DetectionTask, SSDOutput
-from ll4al.losses import joint_loss
-from ll4al.models import MODELS, build_model
-from ll4al.voc import BCCD_CLASSES, AnnotationWarning, load_voc, parse_annotation
+from ll4al.data.voc import BCCD_CLASSES, AnnotationWarning, load_voc, parse_annotation
+from ll4al.experiments.checks import validate_config
+from ll4al.models.losses import joint_loss
+from ll4al.models.networks import MODELS, build_model
+from ll4al.models.ssd import SSDOutput
+from ll4al.tasks import DetectionTask
 
 from .helpers import TensorImages, ll4al, set_args
 
@@ -270,8 +272,8 @@ def test_strategies_run_on_detection_unless_they_need_class_probabilities(name):
 def test_detection_configs_refuse_strategies_that_need_class_probabilities():
     bccd = {"data": {"name": "bccd"}, "model": {"name": "ssdlite320"}, "train": {"augment": "flip"}}
     with pytest.raises(ConfigError, match=r"\['margin', 'badge'\] need class probabilities"):
-        config_from_dict({**bccd, "strategies": ["entropy", "margin", "badge"]}).validate()
-    config_from_dict({**bccd, "strategies": ["entropy", "learning-loss-diverse"]}).validate()
+        validate_config(config_from_dict({**bccd, "strategies": ["entropy", "margin", "badge"]}))
+    validate_config(config_from_dict({**bccd, "strategies": ["entropy", "learning-loss-diverse"]}))
 
 
 def test_one_bccd_cycle_through_the_cli(tmp_path, shared_data):

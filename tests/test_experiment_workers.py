@@ -4,7 +4,8 @@ import threading
 import time
 
 from ll4al.config import load_config
-from ll4al.experiment import claim, run_dir_for, run_experiment
+from ll4al.experiments.claims import claim
+from ll4al.experiments.experiment import run_dir_for, run_experiment
 
 TINY = ["active.cycles=2", "seeds=[0]", "train.epochs=2"]
 

@@ -8,19 +8,17 @@ import torch
 
 from ll4al import STRATEGIES, Learner, LearningLoss, get_strategy
 from ll4al.config import ConfigError, config_from_dict
-from ll4al.data import (
+from ll4al.data.arrays import ArrayDataset, TaskData, hold_out, split_by_group
+from ll4al.data.builtin import (
     FACE_FLIP_PAIRS,
     FACE_IMAGE_SIZE,
     FACE_KEYPOINTS,
-    ArrayDataset,
-    TaskData,
-    hold_out,
     load_face_keypoints,
-    split_by_group,
 )
-from ll4al.features import capture_pooled
-from ll4al.losses import joint_loss
-from ll4al.models import MODELS, StackedHourglass, build_model
+from ll4al.experiments.checks import validate_config
+from ll4al.models.features import capture_pooled
+from ll4al.models.losses import joint_loss
+from ll4al.models.networks import MODELS, StackedHourglass, build_model
 from ll4al.tasks import KeypointTask
 
 from .helpers import TensorImages, ll4al, set_args
@@ -203,12 +201,14 @@ def test_strategies_run_on_keypoints_unless_they_need_probabilities(name):
 def test_configs_that_do_not_fit_the_task_are_refused_up_front():
     face = {"data": {"name": "face-keypoints"}, "model": {"name": "stacked-hourglass"}}
     with pytest.raises(ConfigError, match=r"\['entropy', 'badge'\] need an uncertainty"):
-        config_from_dict({**face, "strategies": ["random", "entropy", "badge"]}).validate()
+        validate_config(config_from_dict({**face, "strategies": ["random", "entropy", "badge"]}))
     with pytest.raises(ConfigError, match="train.augment must be 'flip' or 'none'"):
-        config_from_dict({**face, "train": {"augment": "crop-flip"}}).validate()
+        validate_config(config_from_dict({**face, "train": {"augment": "crop-flip"}}))
     with pytest.raises(ConfigError, match="'crop-flip' or 'none'"):
-        config_from_dict({"train": {"augment": "flip"}}).validate()  # digits: classification
-    config_from_dict({**face, "strategies": ["core-set"], "train": {"augment": "flip"}}).validate()
+        validate_config(config_from_dict({"train": {"augment": "flip"}}))  # digits: classification
+    validate_config(
+        config_from_dict({**face, "strategies": ["core-set"], "train": {"augment": "flip"}})
+    )
 
 
 def test_one_keypoint_cycle_through_the_cli(tmp_path, shared_data):

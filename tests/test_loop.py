@@ -3,13 +3,14 @@ import json
 import pytest
 import torch
 
+from ll4al.al.pool import Pool, PoolError, SimulatedOracle
+from ll4al.al.seeds import candidate_subset, initial_indices
+from ll4al.al.simulation import ActiveLearningRun, CycleError
 from ll4al.files import CorruptFileError
-from ll4al.loop import ActiveLearningRun, CycleError, candidate_subset, initial_indices
-from ll4al.pool import Pool, PoolError, SimulatedOracle
 from ll4al.tasks import ClassificationTask
 
 from .conftest import make_images
-from .helpers import learner_factory, tiny_spec
+from .helpers import tiny_recipe, tiny_spec
 
 
 def make_run(run_dir, spec, task=None):
@@ -17,8 +18,7 @@ def make_run(run_dir, spec, task=None):
     return ActiveLearningRun(
         run_dir,
         spec,
-        learner_factory(pool_data, task),
-        task or ClassificationTask(),
+        tiny_recipe(pool_data, task),
         pool_data,
         SimulatedOracle(pool_data.targets),
         test_data,
@@ -103,7 +103,7 @@ def test_corrupt_state_is_reported_not_overwritten(tmp_path):
 
 def test_initial_set_larger_than_pool_is_refused(tmp_path):
     spec = tiny_spec()
-    spec.initial = 81
+    spec.active.initial = 81
     with pytest.raises(PoolError, match="larger than the pool"):
         make_run(tmp_path, spec)
 
@@ -131,13 +131,6 @@ def test_model_init_is_the_same_for_all_strategies_in_a_cycle(tmp_path):
     weights = []
     for strategy in ("random", "learning-loss"):
         run = make_run(tmp_path / strategy, tiny_spec(strategy, cycles=1))
-        make = run.make_learner
-
-        def recording(with_lpm, make=make):
-            learner = make(with_lpm)
-            weights.append(learner.target.block1[0].weight.detach().clone())
-            return learner
-
-        run.make_learner = recording
-        run.run()
+        learner = run.session.new_learner(0)
+        weights.append(learner.target.block1[0].weight.detach().clone())
     assert torch.equal(weights[0], weights[1])

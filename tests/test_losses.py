@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ll4al.losses import joint_loss, pair_indices, ranking_accuracy, ranking_loss
+from ll4al.models.losses import joint_loss, pair_indices, ranking_accuracy, ranking_loss
 
 
 def by_hand(pred, target, pairs, margin):

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from ll4al import LearningLoss, ranking_loss
-from ll4al.models import CifarResNet18
+from ll4al.models.networks import CifarResNet18
 
 
 def check_wrapper(model, layers, x):
@@ -128,7 +128,7 @@ def test_remove_hooks_leaves_model_unchanged():
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_pooling_gradient_is_the_mean_gradient_in_the_input_layout(channels_last):
-    from ll4al.features import global_pool
+    from ll4al.models.features import global_pool
 
     x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
     if channels_last:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ll4al import runtime
-from ll4al.models import MODELS, CifarResNet18, SmallCNN, build_model
+from ll4al.models.networks import MODELS, CifarResNet18, SmallCNN, build_model
 from ll4al.runtime import resolve_precision, select_device
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from ll4al.al.pool import Pool, PoolError, SimulatedOracle
 from ll4al.files import CorruptFileError
-from ll4al.pool import Pool, PoolError, SimulatedOracle
 
 
 def test_labeling_moves_indices_and_keeps_order():

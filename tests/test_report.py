@@ -8,7 +8,7 @@ import matplotlib.image
 import pytest
 
 from ll4al.cli import main
-from ll4al.report import (
+from ll4al.experiments.report import (
     aulc,
     aulc_by_seed,
     build_report,

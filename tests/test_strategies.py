@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ll4al import STRATEGIES, ClassificationTask, Learner, LearningLoss, get_strategy
-from ll4al.models import SmallCNN
+from ll4al.models.networks import SmallCNN
 from ll4al.strategies.coreset import k_center_greedy
 
 from .conftest import make_images

@@ -2,19 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from ll4al.data import random_crop_flip
+from ll4al.al.training import evaluate, train
+from ll4al.config import TrainSettings
 from ll4al.tasks import ClassificationTask
-from ll4al.training import TrainSettings, evaluate, train
+from ll4al.tasks.classification import random_crop_flip
 
 from .conftest import make_images
-from .helpers import learner_factory
+from .helpers import tiny_recipe
 
 
 @pytest.mark.parametrize("with_lpm,precision", [(False, "fp32"), (True, "fp32"), (True, "bf16")])
 def test_training_learns_the_tiny_task(with_lpm, precision):
     torch.manual_seed(0)
     pool, test = make_images(n=96, seed=0), make_images(n=48, seed=1)
-    learner = learner_factory(pool, precision=precision)(with_lpm)
+    learner = tiny_recipe(pool, precision=precision).build(with_lpm)
     assert learner.channels_last == (precision == "bf16")
     before = evaluate(learner, test, np.arange(48), test.targets.tolist())
     settings = TrainSettings(
@@ -44,7 +45,7 @@ def test_bad_settings_are_refused():
     pool = make_images(n=8)
     with pytest.raises(ValueError, match="need at least 2"):
         train(
-            learner_factory(pool)(False),
+            tiny_recipe(pool).build(False),
             pool,
             np.arange(1),
             [0],
@@ -54,7 +55,7 @@ def test_bad_settings_are_refused():
         )
     with pytest.raises(ValueError, match="augment must be 'crop-flip' or 'none'"):
         train(
-            learner_factory(pool)(False),
+            tiny_recipe(pool).build(False),
             pool,
             np.arange(8),
             pool.targets.tolist(),

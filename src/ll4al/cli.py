@@ -10,13 +10,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ll4al.al.pool import PoolError
+from ll4al.al.simulation import CycleError
 from ll4al.config import ConfigError, load_config, named_configs
-from ll4al.experiment import RESULTS_FILE, run_experiment
+from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
+from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
-from ll4al.loop import CycleError
-from ll4al.pool import PoolError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
-from ll4al.report import ReportError, write_report
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (

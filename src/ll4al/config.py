@@ -13,8 +13,6 @@ from typing import Any
 
 import yaml
 
-from ll4al.training import TrainSettings
-
 
 class ConfigError(ValueError):
     """A configuration that cannot be run as written."""
@@ -38,6 +36,31 @@ class DataSettings:
         if self.root is not None:
             return Path(self.root).expanduser()
         return Path(os.environ.get("LL4AL_DATA", "../shared/data")) / self.name
+
+
+@dataclass
+class TrainSettings:
+    """Per-cycle training hyper-parameters (defaults: the paper's CIFAR-10 protocol)."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    milestones: list[int] = field(default_factory=lambda: [160])
+    gamma: float = 0.1
+    lpm_weight: float = 1.0
+    margin: float = 1.0
+    stop_gradient_epoch: int = 120
+    #: The task's training-time augmentation by name (``crop-flip`` for classification,
+    #: ``flip`` for keypoints), or ``none``.
+    augment: str = "crop-flip"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.augment, str) or not self.augment:
+            raise ValueError(f"augment must be the name of an augmentation, got {self.augment!r}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 1 and batch_size >= 2")
 
 
 @dataclass
@@ -77,71 +100,6 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def validate(self) -> None:
-        """Catch impossible settings before any data is loaded or model trained."""
-        import torch
-
-        from ll4al.experiment import data_set
-        from ll4al.models import MODELS
-        from ll4al.strategies import STRATEGIES
-        from ll4al.training import check_augmentation
-
-        unknown = [s for s in self.strategies if s not in STRATEGIES]
-        if unknown:
-            raise ConfigError(f"unknown strategies {unknown}; choose from {sorted(STRATEGIES)}")
-        if not self.seeds or not self.strategies:
-            raise ConfigError("at least one seed and one strategy are needed")
-        task = data_set(self.data.name).task()
-        unmet = {s: STRATEGIES[s].unmet_needs(task) for s in self.strategies}
-        unfit = [s for s in self.strategies if unmet[s]]
-        if unfit:
-            needs = sorted({need for s in unfit for need in unmet[s]})
-            fit = [n for n, s in STRATEGIES.items() if not s.unmet_needs(task)]
-            raise ConfigError(
-                f"strategies {unfit} need {' or '.join(needs)}, which the "
-                f"{type(task).__name__} of data set {self.data.name!r} does not have; "
-                f"choose from {sorted(fit)}"
-            )
-        try:
-            check_augmentation(self.train.augment, task)
-        except ValueError as err:
-            raise ConfigError(f"train.{err}") from None
-        if self.model.name not in MODELS:
-            raise ConfigError(f"unknown model {self.model.name!r}; choose from {sorted(MODELS)}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if self.device != "auto":
-            try:
-                device = torch.device(self.device)
-            except RuntimeError as err:
-                raise ConfigError(f"invalid device {self.device!r}: {err}") from None
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise ConfigError(f"device {self.device!r} asked for, but CUDA is not available")
-        if not isinstance(self.data.validation, int) or self.data.validation < 0:
-            raise ConfigError(
-                f"data.validation must be an integer >= 0, got {self.data.validation!r}"
-            )
-        a = self.active
-        if min(a.query_size, a.subset, a.cycles) < 1 or a.initial < 2:
-            raise ConfigError(
-                "active.initial must be >= 2 (training needs two labels), and query_size, "
-                "subset and cycles >= 1"
-            )
-        if a.query_size > a.subset:
-            raise ConfigError(
-                f"active.query_size ({a.query_size}) is larger than active.subset ({a.subset})"
-            )
-
-    def validate_pool(self, pool_size: int) -> None:
-        """The protocol must fit in a pool of ``pool_size`` samples."""
-        a = self.active
-        needed = a.initial + (a.cycles - 1) * a.query_size
-        if needed > pool_size:
-            raise ConfigError(
-                f"the protocol needs {needed} labels (initial {a.initial} + "
-                f"{a.cycles - 1} x {a.query_size}) but the pool has only {pool_size} samples"
-            )
 
 
 def _expects_list(hint: Any) -> bool:

@@ -2,7 +2,7 @@
 
 A DM can say which of two solutions she likes better far more reliably than she can put a number
 on either, so the model is trained on pairs only (the same argument as the loss prediction
-module's ranking loss, and the same loss code from :mod:`ll4al.losses`).
+module's ranking loss, and the same loss code from :mod:`ll4al.models.losses`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from torch import nn
 
-from ll4al.losses import pairwise_logistic_loss, pairwise_margin_loss
+from ll4al.models.losses import pairwise_logistic_loss, pairwise_margin_loss
 
 PreferenceLoss = Literal["logistic", "hinge"]
 

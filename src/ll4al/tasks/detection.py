@@ -1,98 +1,22 @@
-"""Object detection with torchvision's SSD: one forward pass, per-image losses and detections.
+"""Object detection with torchvision's SSD: per-image losses and detections from one pass.
 
-torchvision's SSD returns either the batch's summed losses (train mode) or post-processed
-detections (eval mode), never the per-image loss the LPM learns to rank. ``SSDDetector``
-runs SSD's own pieces (transform, backbone, head, anchors) and returns the raw head outputs;
-``DetectionTask`` computes from them, per image, exactly the loss SSD would (matching,
-box-regression and hard-negative-mined classification terms) and the detections SSD would
-(its own ``postprocess_detections``).
+``DetectionTask`` computes from ``SSDOutput``, per image, exactly the loss SSD would
+(matching, box-regression and hard-negative-mined classification terms) and the detections
+SSD would (its own ``postprocess_detections``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
-from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
-from ll4al.tasks import TaskAdapter, entropy
-
-
-@dataclass
-class SSDOutput:
-    """SSD's raw head outputs for a batch, with what is needed to turn them into losses and
-    detections: the anchors, the image sizes before and after SSD's resize, and the SSD."""
-
-    cls_logits: torch.Tensor  # [B, A, classes + 1]
-    bbox_regression: torch.Tensor  # [B, A, 4]
-    anchors: list[torch.Tensor]  # B x [A, 4], in resized-image coordinates
-    image_sizes: list[tuple[int, int]]  # after SSD's resize
-    original_sizes: list[tuple[int, int]]
-    detector: SSD
-
-
-class SSDDetector(nn.Module):
-    """A torchvision SSD that takes a batch tensor ``[B, 3, H, W]`` in [0, 1] and returns an
-    ``SSDOutput`` in both train and eval mode. The LPM hooks ``detector.backbone.*`` levels."""
-
-    def __init__(self, detector: SSD) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, images: torch.Tensor) -> SSDOutput:
-        detector = self.detector
-        original = [(int(images.shape[-2]), int(images.shape[-1]))] * len(images)
-        resized, _ = detector.transform(list(images))
-        features = detector.backbone(resized.tensors)
-        if isinstance(features, torch.Tensor):
-            features = OrderedDict([("0", features)])
-        levels = list(features.values())
-        head = detector.head(levels)
-        anchors = detector.anchor_generator(resized, levels)
-        return SSDOutput(
-            head["cls_logits"],
-            head["bbox_regression"],
-            anchors,
-            [tuple(size) for size in resized.image_sizes],
-            original,
-            detector,
-        )
-
-
-def ssdlite320(num_classes: int, in_channels: int = 3, width: float = 1.0) -> SSDDetector:
-    """SSDlite320 on MobileNetV3-Large (``width`` its width multiplier), from scratch: CPU runs.
-
-    Randomly initialised: nothing is downloaded. ``num_classes`` excludes the background.
-    """
-    _check_rgb(in_channels)
-    return SSDDetector(
-        ssdlite320_mobilenet_v3_large(
-            weights=None, weights_backbone=None, num_classes=num_classes + 1, width_mult=width
-        )
-    )
-
-
-def ssd300(num_classes: int, in_channels: int = 3, width: float = 1.0) -> SSDDetector:
-    """SSD300 on VGG-16, the paper's detector, from scratch (``width`` must be 1)."""
-    _check_rgb(in_channels)
-    if width != 1.0:
-        raise ValueError("ssd300-vgg16 has no width multiplier; use width 1.0")
-    return SSDDetector(
-        ssd300_vgg16(weights=None, weights_backbone=None, num_classes=num_classes + 1)
-    )
-
-
-def _check_rgb(in_channels: int) -> None:
-    if in_channels != 3:
-        raise ValueError(f"torchvision's SSD takes RGB images, not {in_channels} channels")
+from ll4al.models.ssd import SSDOutput
+from ll4al.tasks.base import TaskAdapter, entropy
 
 
 class DetectionTask(TaskAdapter):
@@ -209,6 +133,13 @@ class DetectionTask(TaskAdapter):
         }
         found = detector.postprocess_detections(head, output.anchors, output.image_sizes)
         return detector.transform.postprocess(found, output.image_sizes, output.original_sizes)
+
+    def predict_labels(self, output: SSDOutput) -> list[dict[str, list]]:
+        """Detections as labels: boxes in stored-image pixels, class labels from 1, scores."""
+        return [
+            {key: d[key].cpu().tolist() for key in ("boxes", "labels", "scores")}
+            for d in self.detections(output)
+        ]
 
     def metrics(
         self, outputs: Sequence[SSDOutput], targets: Sequence[Sequence[dict[str, torch.Tensor]]]

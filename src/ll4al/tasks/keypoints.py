@@ -1,110 +1,13 @@
-"""Task adapters: the only task-specific piece of an active-learning experiment.
-
-A new task (detection, pose, segmentation, regression) is one adapter: how the oracle's labels
-become a target batch, how a training batch is augmented (inputs and targets together, since a
-flip moves keypoints and boxes), the per-sample loss the LPM learns to rank, the metrics, and
-(where the task has them) class probabilities for uncertainty strategies. Strategies, pool,
-loop and CLI stay the same: they see a model output and targets only through the adapter.
-"""
+"""Keypoints as heatmaps, the stacked-hourglass way."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from ll4al.data import random_crop_flip
-
-
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """The entropy (in nats) of each distribution along the last dimension."""
-    return -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
-
-
-class TaskAdapter(ABC):
-    """What the loop and the strategies need to know about a task.
-
-    Outputs and targets are whatever the model returns and ``collate_targets`` builds (tensors,
-    lists of dicts for detection): only the adapter looks inside them.
-    """
-
-    #: The primary metric, a key of ``metrics``: the one printed per cycle and reported.
-    metric_name: ClassVar[str]
-    #: The name of the training-time augmentation ``augment`` applies (``train.augment``), or
-    #: None for a task without one.
-    augmentation: ClassVar[str | None] = None
-
-    @abstractmethod
-    def collate_targets(self, labels: Sequence[Any], device: torch.device) -> Any:
-        """Turn the oracle's labels of a batch into the targets the loss takes."""
-
-    def augment(
-        self, inputs: torch.Tensor, targets: Any, generator: torch.Generator
-    ) -> tuple[torch.Tensor, Any]:
-        """A randomly augmented training batch; targets change with the inputs. Randomness
-        comes from ``generator`` only, so a cycle's training is fixed by its seed."""
-        raise NotImplementedError(f"{type(self).__name__} has no training-time augmentation")
-
-    @abstractmethod
-    def per_sample_loss(self, output: Any, targets: Any) -> torch.Tensor:
-        """The target loss of each sample, ``[B]``: what the LPM learns to rank."""
-
-    @abstractmethod
-    def metrics(self, outputs: Sequence[Any], targets: Sequence[Any]) -> dict[str, float]:
-        """The task's metrics (``metric_name`` among them) over a whole evaluation set given
-        batch by batch; every one goes into the results."""
-
-    def probabilities(self, output: Any) -> torch.Tensor:
-        """Class probabilities ``[B, C]``, for uncertainty strategies."""
-        raise NotImplementedError(f"{type(self).__name__} has no class probabilities")
-
-    def uncertainty(self, output: Any) -> torch.Tensor:
-        """How unsure the model is of each sample, ``[B]``, higher = less sure: the entropy of
-        the class probabilities where a task has them; a task without (detection) may define
-        its own score, which entropy sampling then uses. In float64, as entropy sampling
-        computed it before the hook existed: fewer near-ties decided by rounding."""
-        return entropy(self.probabilities(output).double())
-
-    @property
-    def has_probabilities(self) -> bool:
-        """Whether ``probabilities`` is implemented: strategies that need it are refused
-        up front for a task without (see ``QueryStrategy.needs_probabilities``)."""
-        return type(self).probabilities is not TaskAdapter.probabilities
-
-    @property
-    def has_uncertainty(self) -> bool:
-        """Whether ``uncertainty`` can be computed (``QueryStrategy.needs_uncertainty``)."""
-        return self.has_probabilities or type(self).uncertainty is not TaskAdapter.uncertainty
-
-
-class ClassificationTask(TaskAdapter):
-    """Cross-entropy per sample; accuracy; pad-and-crop plus flip augmentation."""
-
-    metric_name = "accuracy"
-    augmentation = "crop-flip"
-
-    def collate_targets(self, labels: Sequence[Any], device: torch.device) -> torch.Tensor:
-        return torch.as_tensor(labels, dtype=torch.long, device=device)
-
-    def augment(
-        self, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return random_crop_flip(inputs, generator=generator), targets
-
-    def per_sample_loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output.float(), targets, reduction="none")
-
-    def metrics(
-        self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]
-    ) -> dict[str, float]:
-        correct = sum(int((o.argmax(1) == t).sum()) for o, t in zip(outputs, targets, strict=True))
-        return {"accuracy": correct / max(1, sum(len(t) for t in targets))}
-
-    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
-        return output.float().softmax(dim=1)
+from ll4al.tasks.base import TaskAdapter
 
 
 class KeypointTask(TaskAdapter):
@@ -207,6 +110,9 @@ class KeypointTask(TaskAdapter):
         cells = torch.stack([flat % w, flat // w], dim=-1).float()  # (u, v)
         stride = self._strides((h, w)).to(cells.device)
         return cells * stride + (stride - 1) / 2
+
+    def predict_labels(self, output: torch.Tensor) -> list[list[list[float]]]:
+        return self.predict(output).cpu().tolist()
 
     def metrics(
         self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]

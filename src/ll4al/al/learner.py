@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ll4al.features import capture_pooled, resolve_layer
-from ll4al.lpm import LearningLoss
+from ll4al.models.features import capture_pooled, resolve_layer
+from ll4al.models.lpm import LearningLoss
 from ll4al.runtime import autocast
 from ll4al.tasks import TaskAdapter
 
@@ -180,3 +180,18 @@ class Learner:
         return {
             name: torch.cat(parts) if parts else torch.empty(0) for name, parts in results.items()
         }
+
+    @torch.no_grad()
+    def predict(self, data: PoolData, indices: Sequence[int] | np.ndarray) -> list[Any]:
+        """The model's label for each of ``data[indices]``, in the task's label form (a class
+        index, keypoints, boxes): what an annotator sees as the model's guess."""
+        was_training = self.model.training
+        self.model.eval()
+        guesses: list[Any] = []
+        try:
+            for batch in self.batches(indices):
+                output, _ = self.forward(self.to_device(data.inputs(batch)))
+                guesses.extend(self.task.predict_labels(output))
+        finally:
+            self.model.train(was_training)
+        return guesses

@@ -3,45 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ll4al.learner import Learner, PoolData
-from ll4al.losses import joint_loss, ranking_accuracy
+from ll4al.al.learner import Learner, PoolData
+from ll4al.config import TrainSettings
+from ll4al.models.losses import joint_loss, ranking_accuracy
 from ll4al.tasks import TaskAdapter
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; the run stops instead of learning garbage."""
-
-
-@dataclass
-class TrainSettings:
-    """Per-cycle training hyper-parameters (defaults: the paper's CIFAR-10 protocol)."""
-
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    milestones: list[int] = field(default_factory=lambda: [160])
-    gamma: float = 0.1
-    lpm_weight: float = 1.0
-    margin: float = 1.0
-    stop_gradient_epoch: int = 120
-    #: The task's training-time augmentation by name (``crop-flip`` for classification,
-    #: ``flip`` for keypoints), or ``none``.
-    augment: str = "crop-flip"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.augment, str) or not self.augment:
-            raise ValueError(f"augment must be the name of an augmentation, got {self.augment!r}")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2")
 
 
 def check_augmentation(augment: str, task: TaskAdapter) -> None:

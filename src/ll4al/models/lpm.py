@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ll4al.features import first_tensor, global_pool, resolve_layer
+from ll4al.models.features import first_tensor, global_pool, resolve_layer
 
 
 class LearningLoss(nn.Module):

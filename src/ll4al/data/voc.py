@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ll4al.data import ArrayDataset, TaskData
+from ll4al.data.arrays import ArrayDataset, TaskData
 from ll4al.files import CorruptFileError
 
 VOC_CLASSES = (

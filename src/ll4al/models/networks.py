@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ll4al.detection import ssd300, ssdlite320
+from ll4al.models.ssd import ssd300, ssdlite320
 
 
 class BasicBlock(nn.Module):

@@ -1,0 +1,160 @@
+"""The simulated active-learning run of one strategy and one seed, saved after every cycle.
+
+Cycle c: the session fits a model on the labeled set, evaluates it on the test set and
+proposes K samples from a random subset of the unlabeled pool; a simulated oracle labels them
+at once; the state is saved. A killed run resumes from its last saved cycle and reaches the
+same labeled sets (``ll4al.al.seeds``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ll4al.al.learner import PoolData
+from ll4al.al.pool import Oracle, Pool, PoolError
+from ll4al.al.session import LearnerRecipe, Session
+from ll4al.al.training import NonFiniteLossError, TrainSettings
+from ll4al.config import ActiveSettings
+from ll4al.files import read_json, write_json_atomic
+from ll4al.strategies import QueryStrategy
+
+
+class CycleError(RuntimeError):
+    """A cycle failed; the state saved after the previous cycle is kept intact."""
+
+
+@dataclass
+class RunSpec:
+    """Everything one (strategy, seed) run needs, apart from the data and the model."""
+
+    strategy: QueryStrategy
+    seed: int
+    train: TrainSettings
+    active: ActiveSettings
+    #: The settings the saved state must have been written under, to be resumed.
+    fingerprint: dict[str, Any]
+
+
+class ActiveLearningRun:
+    """Runs (or resumes) the cycles of one strategy and seed, saving ``state.json`` each time.
+
+    The session's steps with a simulated oracle: the data set's own labels answer at once.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        spec: RunSpec,
+        recipe: LearnerRecipe,
+        pool_data: PoolData,
+        oracle: Oracle,
+        test_data: PoolData,
+        test_labels: list[Any],
+        progress: bool = True,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.spec = spec
+        self.session = Session(recipe, pool_data, spec.strategy, spec.seed, spec.train, progress)
+        self.task = recipe.task
+        self.pool_data = pool_data
+        self.oracle = oracle
+        self.test_data = test_data
+        self.test_labels = test_labels
+        self.progress = progress
+        self.state_path = self.run_dir / "state.json"
+        self.pool, self.next_cycle, self.records = self._load_or_start()
+
+    def _fingerprint_digest(self) -> str:
+        blob = json.dumps(self.spec.fingerprint, sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    def _load_or_start(self) -> tuple[Pool, int, list[dict[str, Any]]]:
+        if self.state_path.exists():
+            state = read_json(self.state_path)
+            if state.get("fingerprint") != self._fingerprint_digest():
+                raise PoolError(
+                    f"{self.state_path} was written by a different configuration; "
+                    "use another output directory or delete that run to start over"
+                )
+            return Pool.from_dict(state["pool"]), int(state["next_cycle"]), state["records"]
+        pool = Pool(len(self.pool_data))
+        initial = self.spec.active.initial
+        if initial > pool.size:
+            raise PoolError(
+                f"initial labeled set ({initial}) is larger than the pool ({pool.size})"
+            )
+        batch = self.session.initial_batch(pool, initial)
+        self.session.accept(pool, batch, self.oracle(batch.indices))
+        return pool, 0, []
+
+    def _save(self) -> None:
+        write_json_atomic(
+            self.state_path,
+            {
+                "fingerprint": self._fingerprint_digest(),
+                "strategy": self.spec.strategy.name,
+                "seed": self.spec.seed,
+                "next_cycle": self.next_cycle,
+                "pool": self.pool.to_dict(),
+                "records": self.records,
+            },
+        )
+
+    def reload(self) -> None:
+        """Re-read the saved state: another worker may have advanced this run meanwhile."""
+        self.pool, self.next_cycle, self.records = self._load_or_start()
+
+    @property
+    def finished(self) -> bool:
+        return self.next_cycle >= self.spec.active.cycles
+
+    def run(self, on_cycle: Callable[[dict[str, Any]], None] | None = None) -> list[dict]:
+        """Run the remaining cycles; ``on_cycle`` sees each new record once it is saved."""
+        while not self.finished:
+            record = self.run_cycle(self.next_cycle)
+            if on_cycle is not None:
+                on_cycle(record)
+        return self.records
+
+    def run_cycle(self, cycle: int) -> dict[str, Any]:
+        spec, session = self.spec, self.session
+        cycles = spec.active.cycles
+        labeled = self.pool.labeled
+        desc = f"{spec.strategy.name} s{spec.seed} c{cycle + 1}/{cycles} n={len(labeled)}"
+        started = time.perf_counter()
+        try:
+            learner = session.fit(self.pool, cycle, desc)
+        except NonFiniteLossError as err:
+            raise CycleError(
+                f"cycle {cycle + 1} of {spec.strategy.name} (seed {spec.seed}) stopped: {err}. "
+                f"The state saved after cycle {cycle} in {self.state_path} is kept; "
+                "lower the learning rate or check the data, then run again to resume."
+            ) from err
+        train_seconds = time.perf_counter() - started
+        metrics = session.evaluate(learner, self.test_data, self.test_labels)
+        record: dict[str, Any] = {
+            "strategy": spec.strategy.name,
+            "seed": spec.seed,
+            "cycle": cycle + 1,
+            "labeled": len(labeled),
+            "primary_metric": self.task.metric_name,
+            **metrics,
+            "train_seconds": round(train_seconds, 2),
+        }
+        if cycle + 1 < cycles:
+            started = time.perf_counter()
+            batch = session.propose(
+                learner, self.pool, cycle, spec.active.query_size, spec.active.subset
+            )
+            session.accept(self.pool, batch, self.oracle(batch.indices))
+            record["query_seconds"] = round(time.perf_counter() - started, 2)
+        self.records.append(record)
+        self.next_cycle = cycle + 1
+        self._save()
+        return record

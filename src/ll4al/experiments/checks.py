@@ -1,0 +1,22 @@
+"""An experiment config checked as a whole, before any data is loaded or model trained."""
+
+from __future__ import annotations
+
+from ll4al.al.checks import check_active, check_runtime, check_strategies, check_training
+from ll4al.config import ConfigError, ExperimentConfig
+from ll4al.data.registry import data_set
+
+
+def validate_config(config: ExperimentConfig) -> None:
+    """Catch impossible settings: unknown names, strategies unfit for the data set's task."""
+    if not config.seeds or not config.strategies:
+        raise ConfigError("at least one seed and one strategy are needed")
+    task = data_set(config.data.name).task()
+    check_strategies(config.strategies, task, f"data set {config.data.name!r}")
+    check_training(config.model, config.train, task)
+    check_runtime(config.device, config.precision)
+    if not isinstance(config.data.validation, int) or config.data.validation < 0:
+        raise ConfigError(
+            f"data.validation must be an integer >= 0, got {config.data.validation!r}"
+        )
+    check_active(config.active)
