@@ -7,13 +7,15 @@ a pool streams it in bounded memory. This script measures all four on synthetic 
 data (uint8 3x32x32, 10 classes) with CIFAR ResNet-18 (width from --width), precision
 ``auto``, on the device ``auto`` picks:
 
-1. overhead   -- one training epoch (``ll4al.training.train``) with the LPM and ranking loss,
+1. overhead   -- one training epoch (``ll4al.al.training.train``) with the LPM and ranking loss,
                  its gradient still reaching the target network, / one epoch without them.
 2. query      -- ``strategy.query`` over a --subset candidate subset (--labeled labeled, for
                  core-set), for every strategy registered in ``ll4al.strategies.STRATEGIES``,
-                 / one inference pass of the target network alone (``learner.infer(...,
-                 ["output"])`` without the LPM) over the same subset, same batch size.
-                 Strategies that need the LPM query a learner with it; a pass with it is shown.
+                 / one plain inference pass over the same subset, same batch size: the
+                 baseline is ``learner.infer(..., ["probs"])`` on a learner without the LPM,
+                 i.e. only the target network's forward pass (plus a softmax to the CPU).
+                 Strategies that need the LPM query a learner with it; the same ``["probs"]``
+                 pass on that learner (target network + LPM heads) is shown too.
 3. throughput -- images/s of our loop (with and without the LPM) / images/s of a plain fp32
                  PyTorch loop (forward, cross-entropy, zero_grad, backward, SGD step) on the same
                  model, data, batch size (128) and random crop+flip of each batch.
@@ -50,18 +52,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ll4al.config import ExperimentConfig, ModelSettings
-from ll4al.data import CIFAR10_MEAN, CIFAR10_STD, ArrayDataset, random_crop_flip
-from ll4al.learner import Learner, PoolData
-from ll4al.loop import build_learner
-from ll4al.models import MODELS
+from ll4al.al.learner import Learner, PoolData
+from ll4al.al.session import LearnerRecipe
+from ll4al.al.training import train
+from ll4al.config import ExperimentConfig, ModelSettings, TrainSettings
+from ll4al.data.arrays import ArrayDataset
+from ll4al.data.builtin import CIFAR10_MEAN, CIFAR10_STD
+from ll4al.models.networks import build_model
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import STRATEGIES, LearningLossStrategy, QueryStrategy, get_strategy
 from ll4al.tasks import ClassificationTask
-from ll4al.training import TrainSettings, train
+from ll4al.tasks.classification import random_crop_flip
 
 PARTS = ("overhead", "query", "throughput", "memory")
-MODEL = MODELS["cifar-resnet18"]
+MODEL_NAME = "cifar-resnet18"
 NUM_CLASSES = 10
 TRAIN_BATCH = TrainSettings().batch_size  # 128, the paper's
 WARMUP = 256  # samples trained before each timed epoch (oneDNN primitives, allocator)
@@ -124,19 +128,18 @@ class SyntheticPool:
 def make_learner(
     width: float, device: torch.device, precision: str, with_lpm: bool, data: PoolData
 ) -> Learner:
-    """The learner the experiments build (``ll4al.experiment``), with their default sizes."""
-    return build_learner(
-        MODEL.cls(num_classes=NUM_CLASSES, width=width),
+    """The learner the experiments build (``LearnerRecipe``), with their default sizes."""
+    recipe = LearnerRecipe(
+        ModelSettings(name=MODEL_NAME, width=width),
         ClassificationTask(),
-        device,
-        precision,
-        with_lpm,
-        MODEL.lpm_layers,
-        ModelSettings().lpm_hidden,
-        data.inputs(np.arange(2)),
-        MODEL.embedding_layer,
-        ExperimentConfig().eval_batch_size,
+        NUM_CLASSES,
+        in_channels=3,
+        example_input=data.inputs(np.arange(2)),
+        device=device,
+        precision=precision,
+        eval_batch_size=ExperimentConfig().eval_batch_size,
     )
+    return recipe.build(with_lpm)
 
 
 def sync(device: torch.device) -> None:
@@ -259,7 +262,7 @@ def plain_epoch(
 def plain_epoch_seconds(data: ArrayDataset, width: float, device: torch.device) -> float:
     """One epoch of the plain loop on the same fresh model (seed 0), after the same warm-up."""
     torch.manual_seed(0)
-    model = MODEL.cls(num_classes=NUM_CLASSES, width=width).to(device)
+    model = build_model(MODEL_NAME, NUM_CLASSES, in_channels=3, width=width).to(device)
     s = TrainSettings()
     optimizer = torch.optim.SGD(
         model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
@@ -360,11 +363,11 @@ def query_part(args: argparse.Namespace, device: torch.device, precision: str) -
         torch.manual_seed(0)  # one epoch on the labeled set gives realistic batch-norm stats
         learner = make_learner(args.width, device, precision, with_lpm, data)
         train(learner, data, labeled, labels, TrainSettings(epochs=1), torch.Generator(), False)
-        learner.infer(data, candidates, ["output"])  # warm-up for both batch shapes
+        learner.infer(data, candidates, ["probs"])  # warm-up for both batch shapes
         learners[with_lpm] = learner
     plain, with_heads = "inference pass (the unit)", "inference pass, LPM attached"
     measures: dict[str, Callable[[], float]] = {
-        name: partial(timed, partial(learners[lpm].infer, data, candidates, ["output"]), device)
+        name: partial(timed, partial(learners[lpm].infer, data, candidates, ["probs"]), device)
         for name, lpm in ((plain, False), (with_heads, True))
     }
     for name, strategy in strategies.items():

@@ -6,6 +6,10 @@ sample), removes the shared random initial set, and prints per strategy the smal
 largest per-class count of the queried samples and the normalised entropy of their class
 distribution (1 = perfectly even), mean over seeds.
 
+RUN_DIR is an output directory of ``ll4al run`` (or ``ll4al demo``): the results committed
+under ``benchmarks/results`` keep only ``results.jsonl``, not the per-run states, so rerun the
+experiment (it resumes from its saved states where they exist) to analyse it.
+
     python benchmarks/label_balance.py runs/cifar10-cpu
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,9 +31,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args()
+    states = sorted(args.run_dir.glob("runs/*/state.json"))
+    if not states:
+        sys.exit(f"no {args.run_dir / 'runs/*/state.json'}: RUN_DIR must be an `ll4al run` output")
     config = yaml.safe_load((args.run_dir / "config.yaml").read_text())
     rows: dict[str, list[tuple[int, int, int, float]]] = defaultdict(list)
-    for path in sorted(args.run_dir.glob("runs/*/state.json")):
+    for path in states:
         state = json.loads(path.read_text())
         pool = state["pool"]
         initial = set(initial_indices(pool["size"], config["active"]["initial"], state["seed"]))

@@ -1,0 +1,113 @@
+"""Smoke test of every script under ``benchmarks/``: it runs at tiny sizes and prints its figures.
+
+Why: the scripts are not imported by the package, so a refactoring that breaks them goes
+unnoticed until someone wants the numbers. Each script found by the glob runs in a fresh
+process, as the docstrings tell a user to run it (from the repository root), and must exit 0
+and print the lines with the ratios and figures it promises. A new script needs an entry in
+``SMOKE``; without one its test fails rather than being skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ll4al.strategies import STRATEGIES
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted((ROOT / "benchmarks").glob("*.py"))
+TIMEOUT_S = 300  # each script; all of them take ~30 s on 2 CPU cores
+NUMBER = r"-?\d+(?:\.\d+)?"
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """Tiny-size arguments of a script and regexes (multiline) its stdout must match.
+
+    ``{demo_run}`` in an argument is replaced by an ``ll4al demo`` output directory.
+    """
+
+    args: list[str]
+    expect: list[str]
+
+
+SMOKE: dict[str, Smoke] = {
+    "costs.py": Smoke(
+        args=["--reps", "1", "--samples", "256", "--subset", "64", "--labeled", "32"]
+        + ["--k", "8", "--pool", "1000", "--width", "0.0625"],
+        expect=[
+            # 1. LPM training overhead: the ratio with its target
+            rf"^ll4al \w+, no LPM +{NUMBER} +\d+ +1\.000 *$",
+            rf"^ll4al \w+ \+ LPM +{NUMBER} +\d+ +\d+\.\d{{3}} +<= 1\.05 (?:ok|MISSED)$",
+            # 3. throughput against the plain loop, ours with its target
+            rf"^plain PyTorch fp32 +{NUMBER} +\d+ +1\.00 *$",
+            rf"^ll4al \w+, no LPM +{NUMBER} +\d+ +\d+\.\d\d +>= 1\.8 (?:ok|MISSED)$",
+            # 2. query cost of every registered strategy / the plain inference pass
+            rf"^inference pass \(the unit\) +{NUMBER} +1\.00 *$",
+            rf"^inference pass, LPM attached +{NUMBER} +\d+\.\d\d *$",
+            *(rf"^{re.escape(name)}(?: \(.*\))? +{NUMBER} +\d+\.\d\d\b" for name in STRATEGIES),
+            rf"^learning-loss +{NUMBER} +\d+\.\d\d +<= 1\.1 (?:ok|MISSED)$",
+            rf"^learning-loss / inference pass with the LPM attached .*: {NUMBER}$",
+            # 4. memory of streamed scoring at two pool sizes
+            r"^100 +8 +\d+ +\d+ +",
+            r"^1,000 +8 +\d+ +\d+ +",
+            rf"^peak RSS ratio \(pool 1,000 / 100\): {NUMBER}; {NUMBER} bytes per extra pool",
+            r"^total wall time \d+ s$",
+        ],
+    ),
+    "label_balance.py": Smoke(
+        args=["{demo_run}"],
+        # one seed, one query of 50 (demo's query_size) per strategy of the demo
+        expect=[
+            rf"^{name} +1 +50 +\d+ +\d+ +[01]\.\d{{3}}$" for name in ("learning-loss", "random")
+        ],
+    ),
+}
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """A real ``ll4al demo`` run directory (one seed, one query, one epoch): saved states."""
+    out = tmp_path_factory.mktemp("bench") / "demo"
+    fast = ["active.cycles=2", "seeds=[0]", "train.epochs=1"]
+    settings = [arg for setting in fast for arg in ("--set", setting)]
+    done = run(["-m", "ll4al.cli", "demo", "--out", str(out), *settings, "--quiet"], out.parent)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_benchmarks_are_found_and_every_smoke_entry_names_one():
+    assert SCRIPTS, f"no scripts under {ROOT / 'benchmarks'}"
+    stale = set(SMOKE) - {script.name for script in SCRIPTS}
+    assert not stale, f"SMOKE names scripts that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_benchmark_runs_at_tiny_size(script: Path, request):
+    smoke = SMOKE.get(script.name)
+    assert smoke is not None, (
+        f"benchmarks/{script.name} has no entry in SMOKE in {Path(__file__).name}: add its "
+        "tiny-size arguments and the output lines it promises"
+    )
+    args = list(smoke.args)
+    if any("{demo_run}" in arg for arg in args):
+        demo = str(request.getfixturevalue("demo_run"))
+        args = [arg.replace("{demo_run}", demo) for arg in args]
+    done = run([str(script), *args], ROOT)
+    assert done.returncode == 0, f"{script.name} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    missing = [p for p in smoke.expect if not re.search(p, done.stdout, re.MULTILINE)]
+    assert not missing, f"{script.name} did not print {missing}; stdout:\n{done.stdout}"
+    assert " error " not in done.stdout, f"a measurement failed:\n{done.stdout}\n{done.stderr}"
