@@ -5,5 +5,6 @@ imported here, so ``ll4al.preference.cli`` can be wired into the main CLI withou
 
 Modules: ``model`` (RankNet, normalisation, training), ``decision_maker`` (ChebyshevDM,
 HumanDM), ``survival`` (PreferenceSurvival), ``algorithm`` (run_ltr_nsga2), ``baselines``
-(NSGA-II, R-NSGA-II, PINSGA2), ``experiment`` (the epsilon* experiment), ``cli``.
+(NSGA-II, R-NSGA-II, PINSGA2), ``experiment`` (the epsilon* experiment), ``cli``, ``errors``
+(PreferenceError, the wing's one error for bad input).
 """

@@ -7,14 +7,14 @@ the same names, underscores for dashes), and the paper defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ll4al.config import ConfigError
+from ll4al.files import CorruptFileError, write_json_atomic
+from ll4al.preference.errors import PreferenceError
 
 SETTINGS = (
     "problem",
@@ -91,19 +91,57 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Settings that must be at least this much, checked before anything is written.
+MINIMUMS = {"n_obj": 2, "seeds": 1, "pop_size": 1, "generations": 1, "tau": 1, "mu": 1}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as err:
+        raise PreferenceError(f"--config {path}: {err.strerror or err}") from err
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise PreferenceError(f"--config {path} is not valid YAML: {problem}") from err
+    if not isinstance(config, dict):
+        raise PreferenceError(f"--config {path} must hold a mapping of settings")
+    return {str(k).replace("-", "_"): v for k, v in config.items()}
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Refuse an out-of-range number, naming its flag, before anything runs or is written."""
+    for key, least in MINIMUMS.items():
+        value = settings.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PreferenceError(f"{_flag(key)} must be a whole number, got {value!r}")
+        if value < least:
+            raise PreferenceError(f"{_flag(key)} must be at least {least}, got {value}")
+    queries = settings.get("max_queries")
+    if queries is not None and (isinstance(queries, bool) or not isinstance(queries, int)):
+        raise PreferenceError(f"--max-queries must be a whole number, got {queries!r}")
+    if queries is not None and queries < 0:
+        raise PreferenceError(f"--max-queries must not be negative, got {queries}")
+
+
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Flags over config file over defaults."""
+    """Flags over config file over defaults; an out-of-range number is refused."""
     config: dict[str, Any] = {}
     if getattr(args, "config", None):
-        config = yaml.safe_load(Path(args.config).read_text()) or {}
-        config = {k.replace("-", "_"): v for k, v in config.items()}
+        config = _read_config(args.config)
         unknown = set(config) - set(SETTINGS)
         if unknown:
-            raise ConfigError(f"unknown settings in {args.config}: {sorted(unknown)}")
+            raise PreferenceError(f"unknown settings in {args.config}: {sorted(unknown)}")
     settings = {}
     for key in SETTINGS:
         value = getattr(args, key, None)
         settings[key] = value if value is not None else config.get(key, DEFAULTS.get(key))
+    check_settings(settings)
     return settings
 
 
@@ -119,16 +157,14 @@ def _run_human(settings: dict[str, Any], cfg: Any, out: Path) -> int:
         return 0
     scores = res.model.score(res.F)
     order = scores.argsort()[::-1]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "final_population.json").write_text(
-        json.dumps(
-            {
-                "F": res.F[order].tolist(),
-                "X": res.X[order].tolist(),
-                "score": scores[order].tolist(),
-                "dm_queries": res.dm_queries,
-            }
-        )
+    write_json_atomic(
+        out / "final_population.json",
+        {
+            "F": res.F[order].tolist(),
+            "X": res.X[order].tolist(),
+            "score": scores[order].tolist(),
+            "dm_queries": res.dm_queries,
+        },
     )
     print("\nYour five most preferred solutions (objectives):")
     for i in order[:5]:
@@ -137,13 +173,25 @@ def _run_human(settings: dict[str, Any], cfg: Any, out: Path) -> int:
     return 0
 
 
-def run_prefer(args: argparse.Namespace) -> int:
-    """Entry point of ``ll4al prefer``; returns the exit status."""
+def run_prefer(args: argparse.Namespace, prog: str = "ll4al") -> int:
+    """Entry point of ``ll4al prefer``; returns the exit status.
+
+    Bad input (a :class:`PreferenceError`, or a corrupt saved file) is one line on stderr,
+    ``PROG: error: ...``, and exit status 2.
+    """
     try:
         import pymoo  # noqa: F401
     except ImportError:
         print('ll4al prefer needs pymoo: pip install "ll4al[preference]"', file=sys.stderr)
         return 2
+    try:
+        return _run_prefer(args, prog)
+    except (PreferenceError, CorruptFileError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_prefer(args: argparse.Namespace, prog: str) -> int:
     from ll4al.preference.experiment import ExperimentConfig, run_experiment
 
     settings = resolve_settings(args)
@@ -158,7 +206,12 @@ def run_prefer(args: argparse.Namespace) -> int:
     out = Path(settings["out"])
     if settings["dm"] == "human":
         return _run_human(settings, cfg, out)
-    run_experiment(cfg, out, progress=not getattr(args, "no_progress", False))
+    run_experiment(
+        cfg,
+        out,
+        progress=not getattr(args, "no_progress", False),
+        warn=lambda message: print(f"{prog}: warning: {message}", file=sys.stderr),
+    )
     print((out / "table.md").read_text())
     return 0
 
@@ -167,11 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry: ``python -m ll4al.preference.cli [flags]``."""
     parser = argparse.ArgumentParser(prog="ll4al-prefer", description=__doc__)
     add_prefer_arguments(parser)
-    try:
-        return run_prefer(parser.parse_args(argv))
-    except ConfigError as err:
-        print(f"ll4al-prefer: error: {err}", file=sys.stderr)
-        return 2
+    return run_prefer(parser.parse_args(argv), prog="ll4al-prefer")
 
 
 if __name__ == "__main__":

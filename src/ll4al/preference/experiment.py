@@ -22,11 +22,17 @@ from pymoo.problems import get_problem
 from scipy.stats import ranksums
 from tqdm import tqdm
 
-from ll4al.config import ConfigError
-from ll4al.files import read_json, write_json_atomic
+from ll4al.files import (
+    CorruptFileError,
+    atomic_path,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 from ll4al.preference.algorithm import LTRResult, run_ltr_nsga2
 from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
 from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_weights
+from ll4al.preference.errors import PreferenceError
 
 ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
 DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
@@ -51,12 +57,14 @@ def make_problem(name: str, n_obj: int) -> Problem:
     if name in DTLZ_K:
         return get_problem(name, n_var=n_obj + DTLZ_K[name] - 1, n_obj=n_obj)
     if name == "zdt5":
-        raise ConfigError("zdt5 has binary variables, which NSGA-II's float operators do not fit")
+        raise PreferenceError(
+            "zdt5 has binary variables, which NSGA-II's float operators do not fit"
+        )
     if name.startswith("zdt"):
         if n_obj != 2:
-            raise ConfigError(f"{name} has two objectives, got n_obj={n_obj}")
+            raise PreferenceError(f"{name} has two objectives, got n_obj={n_obj}")
         return get_problem(name)
-    raise ConfigError(f"unknown problem {name!r}: use dtlz1-dtlz4, zdt1-zdt4 or zdt6")
+    raise PreferenceError(f"unknown problem {name!r}: use dtlz1-dtlz4, zdt1-zdt4 or zdt6")
 
 
 def default_budget(name: str, n_obj: int) -> tuple[int, int]:
@@ -66,7 +74,7 @@ def default_budget(name: str, n_obj: int) -> tuple[int, int]:
         return ZDT_BUDGET
     listed = [m for (p, m) in PAPER_BUDGETS if p == name]
     if not listed:
-        raise ConfigError(f"no default budget for {name!r}")
+        raise PreferenceError(f"no default budget for {name!r}")
     nearest = min(listed, key=lambda m: abs(m - n_obj))
     return PAPER_BUDGETS[(name, nearest)]
 
@@ -91,18 +99,35 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         """Refuse a bad setting before any run starts, not when it is reached."""
+        if self.n_obj < 2:
+            raise PreferenceError(f"n_obj must be at least 2, got {self.n_obj}")
+        if self.seeds < 1:
+            raise PreferenceError(f"seeds must be at least 1, got {self.seeds}")
+        for name in ("pop_size", "generations", "tau", "mu"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PreferenceError(f"{name} must be at least 1, got {value}")
+        if self.max_queries is not None and self.max_queries < 0:
+            raise PreferenceError(f"max_queries must not be negative, got {self.max_queries}")
+        if self.noise_kappa is not None and not self.noise_kappa > 0:
+            raise PreferenceError(f"noise_kappa must be positive, got {self.noise_kappa}")
         make_problem(self.problem, self.n_obj)
         unknown = [a for a in self.algorithms if a not in ALGORITHMS]
         if unknown:
-            raise ConfigError(f"unknown algorithms {unknown}; choose from {list(ALGORITHMS)}")
+            raise PreferenceError(f"unknown algorithms {unknown}; choose from {list(ALGORITHMS)}")
         if self.weights is not None and len(self.weights) != self.n_obj:
-            raise ConfigError(f"{len(self.weights)} weights for {self.n_obj} objectives")
+            raise PreferenceError(f"{len(self.weights)} weights for {self.n_obj} objectives")
+        if self.weights is not None and not all(w > 0 for w in self.weights):
+            raise PreferenceError(f"weights must be positive, got {list(self.weights)}")
         if self.loss not in ("logistic", "hinge"):
-            raise ConfigError(f"loss must be 'logistic' or 'hinge', got {self.loss!r}")
+            raise PreferenceError(f"loss must be 'logistic' or 'hinge', got {self.loss!r}")
 
     def budget(self) -> tuple[int, int]:
         pop, gen = default_budget(self.problem, self.n_obj)
-        return self.pop_size or pop, self.generations or gen
+        return (
+            pop if self.pop_size is None else self.pop_size,
+            gen if self.generations is None else self.generations,
+        )
 
     def query_cap(self) -> int:
         """I-NSGA-II/LTR's queries when it consults after every ``tau`` generations."""
@@ -234,35 +259,103 @@ def plot_final_populations(
     fig.axes[0].legend(loc="upper left", fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a kill mid-save leaves the old PNG, not half a new one
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
-def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> list[dict]:
+def read_results(path: Path, warn: Callable[[str], None] | None = None) -> list[str]:
+    """The complete lines of a results.jsonl, each one JSON object, without their newlines.
+
+    A torn last line (a run killed mid-append by a version before writes were atomic) is
+    skipped and reported through ``warn`` (default: :func:`warnings.warn`); it is dropped
+    when the next record is written. A bad line anywhere else means the file is corrupt.
+    """
+    lines = path.read_text().splitlines()
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as err:
+            if number < len(lines):
+                message = f"{path} is corrupt (line {number} is not valid JSON: {err}); "
+                raise CorruptFileError(message + "it was left as it is") from err
+            message = (
+                f"{path}: its last line is torn (an interrupted write), skipped; "
+                "that run is redone and the line dropped when the next result is written"
+            )
+            if warn is None:
+                warnings.warn(message, stacklevel=3)
+            else:
+                warn(message)
+            continue
+        kept.append(line)
+    return kept
+
+
+def _check_results_are_ours(path: Path, lines: Sequence[str]) -> None:
+    """Refuse a results.jsonl that ``ll4al prefer`` did not write (``ll4al run``'s, say)."""
+    for line in lines:
+        record = json.loads(line)
+        if isinstance(record, dict) and "algorithm" in record and "seed" in record:
+            continue
+        if isinstance(record, dict) and "strategy" in record:
+            raise PreferenceError(
+                f"{path} holds results of `ll4al run`, not of `ll4al prefer`; "
+                "use another --out (it was left as it is)"
+            )
+        raise PreferenceError(
+            f"{path} holds records that `ll4al prefer` did not write; "
+            "use another --out (it was left as it is)"
+        )
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    out: Path,
+    progress: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Run every algorithm on every seed; write results.jsonl, table.md and (m = 3) a PNG.
 
-    results.jsonl is appended to after every run, and ``config.json`` records the settings:
+    results.jsonl gains a line after every run, and ``config.json`` records the settings:
     run again with the same settings (more seeds allowed) and the runs already done are kept,
-    not repeated. The
-    seed-0 final populations (for the PNG) are kept in ``finals-seed0.json``.
+    not repeated. The seed-0 final populations (for the PNG) are kept in
+    ``finals-seed0.json``. Every file is replaced atomically, so a kill never leaves a torn
+    line or a shortened file; an existing results.jsonl that another command wrote, or that
+    lacks its ``config.json``, is refused and left as it is. ``warn`` receives a line about a
+    torn last line left by an earlier version (default: :func:`warnings.warn`).
     """
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
     results_path, config_path = out / "results.jsonl", out / "config.json"
     finals_path = out / "finals-seed0.json"
     settings = json.loads(json.dumps(dataclasses.asdict(cfg)))
     settings.pop("seeds")  # more seeds extend an experiment
-    records: list[dict] = []
+    lines: list[str] = []
     finals: dict[str, list] = {}
-    if config_path.exists() and results_path.exists():
-        if read_json(config_path) != settings:
-            raise ConfigError(
-                f"{out} holds results of other settings; use another --out or delete it"
+    if results_path.exists():
+        lines = read_results(results_path, warn)
+        _check_results_are_ours(results_path, lines)
+        if config_path.exists():
+            if read_json(config_path) != settings:
+                raise PreferenceError(
+                    f"{out} holds results of other settings; use another --out or delete it"
+                )
+            finals = read_json(finals_path) if finals_path.exists() else {}
+        elif lines:
+            raise PreferenceError(
+                f"{results_path} has no config.json beside it, so its settings are unknown; "
+                "use another --out (it was left as it is)"
             )
-        records = [json.loads(line) for line in results_path.read_text().splitlines() if line]
-        finals = read_json(finals_path) if finals_path.exists() else {}
-    else:
+    if not (config_path.exists() and results_path.exists()):
         write_json_atomic(config_path, settings)
-        results_path.write_text("")
+    if not results_path.exists():
+        write_text_atomic(results_path, "")
+    records = [json.loads(line) for line in lines]
     done = {(r["algorithm"], r["seed"]) for r in records}
     jobs = [(s, a) for s in range(cfg.seeds) for a in cfg.algorithms if (a, s) not in done]
     for seed, alg in tqdm(jobs, desc=f"{cfg.problem} m={cfg.n_obj}", disable=not progress):
@@ -271,8 +364,8 @@ def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> l
             finals[alg] = F.tolist()
             write_json_atomic(finals_path, finals)
         records.append(record)
-        with results_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        lines.append(json.dumps(record))
+        write_text_atomic(results_path, "".join(line + "\n" for line in lines))
     pop_size, n_gen = cfg.budget()
     header = (
         f"# {cfg.problem.upper()}, m = {cfg.n_obj}: epsilon* to the golden point\n\n"
@@ -281,8 +374,8 @@ def run_experiment(cfg: ExperimentConfig, out: Path, progress: bool = True) -> l
         f"noise kappa = {cfg.noise_kappa}; {cfg.seeds} seeds. p: Wilcoxon rank-sum test of "
         "epsilon* against ltr-nsga2.\n\n"
     )
-    (out / "table.md").write_text(header + summary_table(records))
-    if cfg.n_obj == 3 and records:
+    write_text_atomic(out / "table.md", header + summary_table(records))
+    if cfg.n_obj == 3 and records and finals:
         plot_final_populations(
             {alg: np.asarray(F) for alg, F in finals.items()},
             np.asarray(records[0]["golden_point"]),
