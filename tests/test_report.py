@@ -13,6 +13,8 @@ from ll4al.experiments.report import (
     aulc_by_seed,
     build_report,
     format_table,
+    labels_to_reach,
+    labels_to_reach_baseline,
     load_results,
     paired_differences,
     plot_learning_curves,
@@ -212,6 +214,142 @@ def test_baseline_is_random_if_present_or_named():
     assert row(section(report, "Paired difference to learning-loss"), "10") == ["+5.00"]
 
 
+# Labels to reach random's final accuracy, by hand. The target is random's mean at labeled 30:
+# mean(0.70, 0.80, 0.75) = 0.75. learning-loss seed 0 (0.65 at 20, 0.80 at 30) crosses it at
+# 20 + (0.75 - 0.65) / (0.80 - 0.65) * 10 = 26.67, seed 1 (0.55, 0.80) at 20 + 0.2 / 0.25 * 10
+# = 28, seed 2 has 0.75 at 20 already; entropy tops out at 0.72, so it never gets there.
+LL_LABELS = {0: 20 + 0.10 / 0.15 * 10, 1: 28.0, 2: 20.0}
+LL_SAVED = 30 - mean(LL_LABELS.values())  # 5.11 labels
+LABELS = "Labels to reach random's final accuracy"
+
+
+def test_labels_to_reach_interpolates_the_first_crossing_by_hand():
+    curve = {10: 0.5, 20: 0.6, 40: 0.9}
+    assert labels_to_reach(curve, 0.75) == pytest.approx(20 + 0.15 / 0.3 * 20)  # 30
+    assert labels_to_reach(curve, 0.6) == 20  # reached exactly at a cycle
+    assert labels_to_reach(curve, 0.4) == 10  # reached at the first count: that count
+    assert labels_to_reach(curve, 0.95) is None
+    # not monotone: the first crossing counts, not the last
+    assert labels_to_reach({10: 0.5, 20: 0.8, 30: 0.6, 40: 0.9}, 0.7) == pytest.approx(
+        10 + 0.2 / 0.3 * 10
+    )
+    # lower is better: reaching means getting down to the target
+    error = {10: 5.0, 20: 3.0, 30: 2.0}
+    assert labels_to_reach(error, 2.5, higher_is_better=False) == pytest.approx(25.0)
+    assert labels_to_reach(error, 1.0, higher_is_better=False) is None
+    assert labels_to_reach(error, 2.5) == 10  # read as higher-is-better, 5.0 already beats it
+
+
+def test_labels_to_reach_the_baselines_final_metric_by_hand():
+    found = labels_to_reach_baseline(seed_curves(make_records()), "random")
+    assert (found.final, found.target, found.target_seeds) == (30, pytest.approx(0.75), 3)
+    assert found.labels["learning-loss"] == pytest.approx(LL_LABELS)
+    assert found.labels["entropy"] == {0: None}
+    # random's own seeds against its own mean: 0.70 never, 0.60 -> 0.80 at 20 + 0.15 / 0.2 * 10
+    assert found.labels["random"] == pytest.approx({0: None, 1: 27.5, 2: 30.0})
+
+
+def test_labels_table_is_the_hand_mean_and_saving():
+    report = build_report(make_records())
+    text = section(report, LABELS)
+    header = row(text, "strategy")
+    assert header == [
+        "labels to reach random's final accuracy",
+        "seeds reaching it",
+        "labels saved",
+    ]  # no annotation rate given: label counts only
+    ll = f"{mean(LL_LABELS.values()):.1f} ± {stdev(LL_LABELS.values()):.1f}"
+    assert ll == "24.9 ± 4.3"
+    assert row(text, "learning-loss") == [ll, "3/3", f"{LL_SAVED:.1f} ({100 * LL_SAVED / 30:.1f}%)"]
+    assert row(text, "learning-loss")[2] == "5.1 (17.0%)"
+    assert row(text, "entropy") == ["not reached in 1 of 1 seeds", "0/1", "-"]
+    assert row(text, "random") == ["30", "-", "-"]  # the baseline: its final labeled count
+    assert "last labeled count, 30: 75.00%, the mean over its 3 seeds" in text
+    assert "only if every seed reached it" in text
+    # the rest of the report is what it was, with this section after the paired difference
+    assert report.index("## Paired difference") < report.index(f"## {LABELS}")
+    assert report.index(f"## {LABELS}") < report.index("## LPM ranking accuracy")
+
+
+def test_a_seed_that_never_reaches_the_target_leaves_no_mean():
+    # learning-loss seed 1 stays at 0.55: 2 of its 3 seeds reach 0.75, so no mean of those two
+    records = [
+        {**r, "accuracy": 0.55}
+        if (r["strategy"], r["seed"], r["cycle"]) == ("learning-loss", 1, 3)
+        else r
+        for r in make_records()
+    ]
+    text = section(build_report(records, cost_minutes=1, cost_money=2), LABELS)
+    assert row(text, "learning-loss") == ["not reached in 1 of 3 seeds", "2/3", "-", "-", "-"]
+
+
+def test_a_seed_reaching_the_target_at_the_first_count_marks_an_upper_bound():
+    records = [
+        {**r, "accuracy": 0.9}
+        if (r["strategy"], r["seed"], r["cycle"]) == ("learning-loss", 0, 1)
+        else r
+        for r in make_records()
+    ]
+    text = section(build_report(records), LABELS)
+    labels = [10.0, 28.0, 20.0]
+    assert row(text, "learning-loss")[0] == f"≤ {mean(labels):.1f} ± {stdev(labels):.1f}"
+    assert "reached at the first labeled count (learning-loss seed 0)" in text
+
+
+def test_labels_to_reach_a_lower_is_better_metric():
+    # mean_pixel_error = 10 * (1 - accuracy): the same crossings, read downwards (target 2.5)
+    records = [{**r, "mean_pixel_error": 10 * (1 - r["accuracy"])} for r in make_records()]
+    report = build_report(records, metric="mean_pixel_error")
+    text = section(report, "Labels to reach random's final mean_pixel_error")
+    assert "2.5000, the mean over its 3 seeds" in text and "(at most the target)" in text
+    ll = f"{mean(LL_LABELS.values()):.1f} ± {stdev(LL_LABELS.values()):.1f}"
+    assert row(text, "learning-loss") == [ll, "3/3", "5.1 (17.0%)"]
+    assert row(text, "entropy")[0] == "not reached in 1 of 1 seeds"  # 2.8 never gets to 2.5
+    # test_loss = 1 - accuracy, named like a loss: lower is better as well
+    text = section(
+        build_report(make_records(), metric="test_loss"), "Labels to reach random's final test_loss"
+    )
+    assert row(text, "learning-loss")[0] == ll
+
+
+def test_labels_to_reach_another_baseline_and_an_unfinished_one():
+    # against learning-loss: target mean(0.80, 0.80, 0.70) = 0.767, which only random seed 1
+    # (0.80 at 30) reaches; seeds 0 and 2 end at 0.70 and 0.75
+    text = section(
+        build_report(make_records(), baseline="learning-loss"),
+        "Labels to reach learning-loss's final accuracy",
+    )
+    assert row(text, "learning-loss") == ["30", "-", "-"]
+    assert row(text, "random")[:2] == ["not reached in 2 of 3 seeds", "1/3"]
+
+    # random seed 2 lacks labeled 30: the target is the mean of the two seeds that have it
+    records = [
+        r for r in make_records() if (r["strategy"], r["seed"], r["cycle"]) != ("random", 2, 3)
+    ]
+    text = section(build_report(records), LABELS)
+    assert "75.00%, the mean over the 2 of its 3 seeds with a result there" in text
+
+    no_random = [r for r in make_records() if r["strategy"] != "random"]
+    assert "## Labels to reach" not in build_report(no_random)
+
+
+def test_annotation_cost_of_the_labels_saved_by_hand():
+    text = section(
+        build_report(make_records(), cost_minutes=4.5, cost_money=25, currency="RMB"), LABELS
+    )
+    assert row(text, "strategy")[3:] == ["annotation time saved (hours)", "money saved (RMB)"]
+    hours, money = LL_SAVED * 4.5 / 60, LL_SAVED * 25
+    assert row(text, "learning-loss")[3:] == [f"{hours:.2f}", f"{money:,.2f}"]
+    assert row(text, "learning-loss")[3:] == ["0.38", "127.78"]  # 5.11 labels x 4.5 min, x 25
+    assert row(text, "entropy")[3:] == ["-", "-"]
+    assert row(text, "random")[3:] == ["-", "-"]
+    assert "Annotation cost per label: 4.5 minutes and 25 RMB." in text
+
+    only_money = section(build_report(make_records(), cost_money=1000), LABELS)
+    assert row(only_money, "strategy")[3:] == ["money saved"]  # no currency named
+    assert row(only_money, "learning-loss")[3] == f"{LL_SAVED * 1000:,.2f}"  # 5,111.11
+
+
 def test_plot_has_the_difference_panel_only_with_a_baseline(tmp_path):
     both = plot_learning_curves(make_records(), tmp_path / "both.png")
     alone = [r for r in make_records() if r["strategy"] != "random"]
@@ -242,6 +380,23 @@ def test_cli_report_end_to_end(tmp_path, capsys):
     assert (other / "learning_curves.png").is_file()
 
 
+def test_cli_report_prices_the_labels_saved(tmp_path, capsys):
+    run = tmp_path / "run"
+    write_results(run, make_records())
+    args = ["report", str(run), "--cost-minutes", "4.5", "--cost-money", "25", "--currency", "RMB"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out == (run / "report.md").read_text()
+    text = section(out, LABELS)
+    assert row(text, "learning-loss") == ["24.9 ± 4.3", "3/3", "5.1 (17.0%)", "0.38", "127.78"]
+    assert "4.5 minutes and 25 RMB" in text
+
+    assert main(["report", str(run), "--metric", "test_loss", "--cost-minutes", "60"]) == 0
+    text = section(capsys.readouterr().out, "Labels to reach random's final test_loss")
+    assert row(text, "strategy")[-1] == "annotation time saved (hours)"
+    assert row(text, "learning-loss")[-1] == f"{LL_SAVED:.2f}"  # an hour a label
+
+
 @pytest.mark.parametrize(
     "content,args,message",
     [
@@ -253,6 +408,9 @@ def test_cli_report_end_to_end(tmp_path, capsys):
         ("LINE\nLINE\n", [], "results.jsonl:2 repeats the record of line 1"),
         ("LINE\n", ["--metric", "acc"], "unknown metric 'acc'; choose one of: accuracy"),
         ("LINE\n", ["--baseline", "coreset"], "baseline 'coreset' has no 'accuracy' results"),
+        ("LINE\n", ["--cost-minutes", "-1"], "--cost-minutes is a cost per label"),
+        ("LINE\n", ["--cost-money", "nan"], "--cost-money is a cost per label"),
+        ("LINE\n", ["--currency", "RMB"], "pass --cost-money too"),
     ],
 )
 def test_cli_report_errors_are_one_line(tmp_path, capsys, content, args, message):

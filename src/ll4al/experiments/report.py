@@ -1,7 +1,9 @@
 """``results.jsonl`` -> a Markdown report and one PNG: what a run says about its strategies.
 
 The report holds the metric per strategy and labeled count, the area under each learning curve
-(AULC), the loss prediction module's ranking accuracy and the paired difference to a baseline.
+(AULC), the loss prediction module's ranking accuracy, the paired difference to a baseline and
+the labels each strategy needed to reach the baseline's final metric (with what that saves in
+annotation time and money at a given rate per label).
 Every spread is the sample standard deviation over seeds (ddof=1): with the 2-5 seeds an
 active-learning run can afford, the population std (ddof=0) understates the seed noise.
 """
@@ -370,15 +372,180 @@ def _paired_section(curves: Curves, baseline: str, metric: str, units: _Units) -
     ]
 
 
+@dataclass(frozen=True)
+class LabelsToReach:
+    """What :func:`labels_to_reach_baseline` found: the baseline's final labeled count and
+    ``target`` (its mean metric there over ``target_seeds`` seeds), and per strategy and seed
+    the labeled count where that seed's curve first reaches the target (None: never)."""
+
+    baseline: str
+    final: int
+    target: float
+    target_seeds: int
+    labels: dict[str, dict[int, float | None]]
+
+
+def _reaches(value: float, target: float, higher_is_better: bool) -> bool:
+    """At least as good as ``target``; a float-rounding hair short of it counts as reaching it
+    (the target is a mean, so a seed that scored exactly it may land 1e-17 below)."""
+    good = value >= target if higher_is_better else value <= target
+    return good or math.isclose(value, target, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def labels_to_reach(
+    curve: Mapping[int, float], target: float, higher_is_better: bool = True
+) -> float | None:
+    """The labeled count where ``curve`` (``{labeled: metric}``) first reaches ``target``, or
+    None if it never does. Between the last count short of the target and the first that
+    reaches it the metric is taken as linear in the labeled count, so the answer is interpolated
+    there; a curve that reaches the target at its first count gives that count (it may have
+    needed fewer, which the curve cannot tell). ``higher_is_better=False`` for losses and errors:
+    reaching then means getting down to the target."""
+    previous: tuple[int, float] | None = None
+    for n, value in sorted(curve.items()):
+        if _reaches(value, target, higher_is_better):
+            if previous is None:
+                return float(n)
+            n0, v0 = previous
+            share = min(1.0, (target - v0) / (value - v0))
+            return n0 + share * (n - n0)
+        previous = (n, value)
+    return None
+
+
+def labels_to_reach_baseline(
+    curves: Curves, baseline: str, higher_is_better: bool = True
+) -> LabelsToReach:
+    """The labels each strategy's seeds needed to reach the baseline's final metric.
+
+    The target is the baseline's metric at its last labeled count (the largest any of its seeds
+    reached), averaged over the seeds with a result there. For every strategy, the baseline
+    included, and every seed, :func:`labels_to_reach` gives where that seed's own curve first
+    reaches the target, interpolated linearly between the two counts that bracket the crossing.
+    A seed whose curve never reaches it (or stops before it does) gets None: averaging only the
+    seeds that did would pick the lucky ones, so callers report such a strategy as not reached
+    rather than as a mean of partial data."""
+    base = curves[baseline]
+    final = max(_counts(base))
+    at_final = [curve[final] for curve in base.values() if final in curve]
+    target = float(np.mean(at_final))
+    labels = {
+        strategy: {
+            seed: labels_to_reach(curve, target, higher_is_better)
+            for seed, curve in by_seed.items()
+        }
+        for strategy, by_seed in curves.items()
+    }
+    return LabelsToReach(baseline, final, target, len(at_final), labels)
+
+
+def _check_cost(cost_minutes: float | None, cost_money: float | None, currency: str | None) -> None:
+    for name, value in (("--cost-minutes", cost_minutes), ("--cost-money", cost_money)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ReportError(f"{name} is a cost per label: a number >= 0, not {value}")
+    if currency and cost_money is None:
+        raise ReportError("--currency names the unit of --cost-money: pass --cost-money too")
+
+
+def _labels_section(
+    curves: Curves,
+    baseline: str,
+    metric: str,
+    units: _Units,
+    cost_minutes: float | None = None,
+    cost_money: float | None = None,
+    currency: str | None = None,
+) -> list[str]:
+    """Per strategy, the mean labels its seeds needed to reach the baseline's final metric,
+    the labels that saves against the baseline's final count, and what they cost to annotate.
+
+    The mean is taken only when every seed of the strategy reached the target; otherwise the
+    entry says in how many seeds it was not reached and no mean, saving or cost is shown."""
+    found = labels_to_reach_baseline(curves, baseline, units.higher_is_better)
+    target = f"{units.scale * found.target:.{units.digits}f}{units.unit}"
+    header = ["strategy", f"labels to reach {baseline}'s final {metric}", "seeds reaching it"]
+    header.append("labels saved")
+    if cost_minutes is not None:
+        header.append("annotation time saved (hours)")
+    if cost_money is not None:
+        header.append(f"money saved ({currency})" if currency else "money saved")
+    costs = [c for c in (cost_minutes, cost_money) if c is not None]
+    rows: list[list[str]] = []
+    bounded: list[str] = []
+    for strategy, by_seed in found.labels.items():
+        if strategy == baseline:
+            rows.append([strategy, str(found.final), "-", "-", *("-" for _ in costs)])
+            continue
+        reached = {seed: n for seed, n in by_seed.items() if n is not None}
+        seeds = f"{len(reached)}/{len(by_seed)}"
+        if len(reached) < len(by_seed):
+            missed = f"not reached in {len(by_seed) - len(reached)} of {len(by_seed)} seeds"
+            rows.append([strategy, missed, seeds, "-", *("-" for _ in costs)])
+            continue
+        mean, std, _ = mean_std(list(reached.values()))
+        first = [seed for seed, n in reached.items() if n == min(curves[strategy][seed])]
+        cell = f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+        if first:
+            cell = f"≤ {cell}"
+            bounded.append(f"{strategy} seed {_join(first)}")
+        saved = found.final - mean
+        row = [strategy, cell, seeds, f"{saved:.1f} ({100 * saved / found.final:.1f}%)"]
+        if cost_minutes is not None:
+            row.append(f"{saved * cost_minutes / 60:,.2f}")
+        if cost_money is not None:
+            row.append(f"{saved * cost_money:,.2f}")
+        rows.append(row)
+    seeds_note = (
+        f"its {found.target_seeds} seeds"
+        if found.target_seeds == len(curves[baseline])
+        else f"the {found.target_seeds} of its {len(curves[baseline])} seeds with a result there"
+    )
+    reach = "at least" if units.higher_is_better else "at most"
+    text = (
+        f"The target is {baseline}'s {metric} at its last labeled count, {found.final}: "
+        f"{target}, the mean over {seeds_note}. Per seed, the labeled count where the "
+        f"strategy's learning curve first reaches it ({reach} the target), interpolated "
+        "linearly between the two cycles that bracket the crossing; then mean ± std over seeds, "
+        "only if every seed reached it (a mean of the seeds that did would flatter the "
+        f"strategy). Labels saved: {found.final} minus that mean, and its share of "
+        f"{found.final}. The {baseline} row is its final labeled count."
+    )
+    rates = []
+    if cost_minutes is not None:
+        rates.append(f"{cost_minutes:g} minutes")
+    if cost_money is not None:
+        rates.append(f"{cost_money:g} {currency}" if currency else f"{cost_money:g}")
+    if rates:
+        text += f" Annotation cost per label: {' and '.join(rates)}."
+    if bounded:
+        text += (
+            f" ≤: reached at the first labeled count ({'; '.join(bounded)}), which may be more "
+            "labels than it needed."
+        )
+    return [
+        f"## Labels to reach {baseline}'s final {metric}",
+        "",
+        text,
+        "",
+        _markdown_table(header, rows, text=1),
+    ]
+
+
 def build_report(
     records: list[dict[str, Any]],
     metric: str = "accuracy",
     baseline: str | None = None,
     title: str = "",
     plot_name: str = PLOT_FILE,
+    cost_minutes: float | None = None,
+    cost_money: float | None = None,
+    currency: str | None = None,
 ) -> str:
-    """The Markdown report of ``records``; ``baseline=None`` compares with ``random`` if present."""
+    """The Markdown report of ``records``; ``baseline=None`` compares with ``random`` if present.
+    ``cost_minutes`` and ``cost_money`` (in ``currency``) are the annotation cost per label: given,
+    the labels each strategy saves against the baseline are also shown as hours and money."""
     _check_metric(records, metric)
+    _check_cost(cost_minutes, cost_money, currency)
     curves = seed_curves(records, metric)
     baseline = _resolve_baseline(curves, baseline, metric)
     units = _Units.of(records, metric)
@@ -405,6 +572,8 @@ def build_report(
     ]
     if baseline:
         lines += [*_paired_section(curves, baseline, metric, units), ""]
+        cost = (cost_minutes, cost_money, currency)
+        lines += [*_labels_section(curves, baseline, metric, units, *cost), ""]
     elif len(curves) > 1:
         lines += [f"No paired comparison: no {DEFAULT_BASELINE!r} strategy (see --baseline).", ""]
     ranking = seed_curves(records, RANKING)
@@ -485,17 +654,23 @@ def write_report(
     metric: str | None = None,
     baseline: str | None = None,
     title: str = "",
+    cost_minutes: float | None = None,
+    cost_money: float | None = None,
+    currency: str | None = None,
 ) -> tuple[str, Path, Path]:
     """Write ``report.md`` and ``learning_curves.png`` for a ``results.jsonl`` into ``out_dir``
     (default: beside it); returns the Markdown and both paths. ``ll4al report`` and the end of
     ``ll4al run`` both call this, so they say the same thing. ``metric`` defaults to the task's
-    primary metric, which each record names (records of earlier versions: accuracy)."""
+    primary metric, which each record names (records of earlier versions: accuracy).
+    ``cost_minutes`` and ``cost_money`` (in ``currency``) per label price the labels saved."""
+    _check_cost(cost_minutes, cost_money, currency)
     results = Path(results)
     out = Path(out_dir) if out_dir is not None else results.parent
     records = load_results(results)
     metric = metric or records[0].get("primary_metric", "accuracy")
     title = title or results.resolve().parent.name
-    text = build_report(records, metric, baseline, title)
+    cost = {"cost_minutes": cost_minutes, "cost_money": cost_money, "currency": currency}
+    text = build_report(records, metric, baseline, title, **cost)
     out.mkdir(parents=True, exist_ok=True)
     png = plot_learning_curves(records, out / PLOT_FILE, metric, title, baseline)
     report = out / REPORT_FILE
