@@ -1,3 +1,4 @@
+import os
 import pickle
 import shutil
 
@@ -5,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from ll4al.config import ConfigError
 from ll4al.data import arrays as data_mod
 from ll4al.data import imagefolder
 from ll4al.data.arrays import ArrayDataset
 from ll4al.data.builtin import load_cifar10, load_digits
+from ll4al.files import CorruptFileError
 from ll4al.tasks.classification import random_crop_flip
 
 CIFAR_CLASSES = [
@@ -88,12 +91,12 @@ def test_cifar_image_folder_is_decoded_once_and_cached(small_cifar_folder, tmp_p
     data = load_cifar10(small_cifar_folder)
     assert data.train.images.shape == (12, 3, 32, 32) and data.train.images.dtype == torch.uint8
     assert data.train.targets.tolist() == [0] * 4 + [1] * 4 + [2] * 4
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
 
-    def no_decoding(root):
+    def no_decoding(*args):
         raise AssertionError("decoded again despite the cache")
 
-    monkeypatch.setattr(imagefolder, "_decode_image_folder", no_decoding)
+    monkeypatch.setattr(imagefolder, "_decode_files", no_decoding)
     again = load_cifar10(small_cifar_folder)
     assert torch.equal(again.train.images, data.train.images)
 
@@ -155,3 +158,68 @@ def test_subset_keeps_labels_and_normalisation():
     sub = data.subset(np.array([5, 2]))
     assert sub.targets.tolist() == [data.targets[5], data.targets[2]]
     assert torch.equal(sub.inputs([0, 1]), data.inputs([5, 2]))
+
+
+def _png(path, pixels) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(path)
+
+
+def test_an_imagefolder_data_set_takes_any_classes_sizes_and_channels(tmp_path, monkeypatch):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "xrays"
+    for split, count in (("train", 3), ("test", 2)):
+        for name, level in (("normal", 30), ("pneumonia", 200)):
+            for n in range(count):
+                _png(root / split / name / f"{n}.png", np.full((10 + n, 12), level))
+    from ll4al.config import DataSettings
+
+    data = imagefolder.load_imagefolder(DataSettings("imagefolder", str(root), image_size=16))
+    assert data.in_channels == 1 and data.num_outputs == 2
+    assert data.train.images.shape == (6, 1, 16, 16) and data.test.images.shape == (4, 1, 16, 16)
+    assert data.train.targets.tolist() == [0, 0, 0, 1, 1, 1]
+    colour = imagefolder.load_imagefolder(
+        DataSettings("imagefolder", str(root), image_size=8, channels=3)
+    )
+    assert colour.train.images.shape == (6, 3, 8, 8)
+    with pytest.raises(ConfigError, match="differ in size .* set an image size"):
+        imagefolder.load_imagefolder(DataSettings("imagefolder", str(root)))
+    _png(root / "test" / "covid" / "0.png", np.zeros((10, 12)))
+    with pytest.raises(ConfigError, match=r"class folders the pool lacks: \['covid'\]"):
+        imagefolder.load_imagefolder(DataSettings("imagefolder", str(root), image_size=8))
+
+
+def test_a_broken_image_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    _png(tmp_path / "a" / "ok.png", np.zeros((4, 4, 3)))
+    (tmp_path / "a" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(CorruptFileError, match=r"empty\.jpg: not a readable image"):
+        imagefolder.decode_images(tmp_path, ["a/empty.jpg", "a/ok.png"])
+    whole = tmp_path / "a" / "whole.jpg"
+    _png(whole, np.random.default_rng(0).integers(0, 255, (64, 64, 3)))  # JPEG by its suffix
+    (tmp_path / "a" / "cut.jpg").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(CorruptFileError, match=r"cut\.jpg: not a readable image"):
+        imagefolder.decode_images(tmp_path, ["a/cut.jpg"])
+
+
+def test_the_decoded_image_cache_notices_replaced_files_and_rebuilds_a_broken_cache(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "img" / "x.bmp"
+    _png(path, np.zeros((4, 4)))
+    first = imagefolder.decode_images(tmp_path / "img", ["x.bmp"], channels=1)
+    size = path.stat().st_size
+    other = tmp_path / "other.bmp"
+    _png(other, np.full((4, 4), 7))
+    os.replace(other, path)  # other pixels, the same size (BMP): a new mtime
+    assert path.stat().st_size == size
+    again = imagefolder.decode_images(tmp_path / "img", ["x.bmp"], channels=1)
+    assert int(first.max()) == 0 and int(again.min()) == 7
+    cached = max((tmp_path / "cache").glob("*.npy"), key=lambda p: p.stat().st_mtime_ns)
+    cached.write_bytes(cached.read_bytes()[:40])
+    with pytest.warns(UserWarning, match="unreadable.*rebuilding"):
+        rebuilt = imagefolder.decode_images(tmp_path / "img", ["x.bmp"], channels=1)
+    assert torch.equal(rebuilt, again)

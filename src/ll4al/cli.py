@@ -17,6 +17,10 @@ from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
+from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS
+from ll4al.project.cli import add_project_parsers, run_project_command
+from ll4al.project.formats import LabelFileError
+from ll4al.project.project import ProjectError
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -26,6 +30,8 @@ USER_ERRORS = (
     CorruptFileError,
     FileNotFoundError,
     ReportError,
+    LabelFileError,
+    ProjectError,
 )
 
 
@@ -58,7 +64,15 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
 def _report(args: argparse.Namespace) -> int:
     """Markdown on stdout (so it can be piped to a file), where it was written on stderr."""
     results = Path(args.run_dir) / RESULTS_FILE
-    text, report, png = write_report(results, args.out, args.metric, args.baseline)
+    text, report, png = write_report(
+        results,
+        args.out,
+        args.metric,
+        args.baseline,
+        cost_minutes=args.cost_minutes,
+        cost_money=args.cost_money,
+        currency=args.currency,
+    )
     print(text, end="")
     print(f"report: {report}\nplot:   {png}", file=sys.stderr)
     return 0
@@ -95,9 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--baseline", help="strategy for the paired comparison (default: random, if present)"
     )
+    report.add_argument(
+        "--cost-minutes",
+        type=float,
+        metavar="MINUTES",
+        help="annotation time per label: also show the labels saved as hours (e.g. 4.5)",
+    )
+    report.add_argument(
+        "--cost-money",
+        type=float,
+        metavar="AMOUNT",
+        help="annotation cost per label: also show the labels saved as money (e.g. 25)",
+    )
+    report.add_argument("--currency", help="the unit of --cost-money, e.g. RMB or USD")
 
     sub.add_parser("configs", help="list the shipped configs")
     add_prefer_parser(sub)
+    add_project_parsers(sub)
     return parser
 
 
@@ -106,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prefer":
             return run_prefer(args)
+        if args.command in PROJECT_COMMANDS:
+            return run_project_command(args)
         if args.command == "report":
             return _report(args)
         if args.command == "configs":

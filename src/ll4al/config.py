@@ -20,17 +20,24 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataSettings:
-    """``name``: ``digits`` (bundled), ``cifar10`` or ``face-keypoints`` (``DATA_SETS`` in
-    ``experiment.py``). ``root``: where the files are; by default ``$LL4AL_DATA/<name>`` with
-    ``LL4AL_DATA`` defaulting to ``../shared/data``. ``validation``: hold this many pool
-    samples out (a fixed random split, by whole groups where the data has them) and evaluate on
-    them instead of the test set, so a protocol can be tuned without ever seeing the test set.
+    """``name``: a registered data set (``ll4al.data.registry.DATA_SETS``: ``digits``
+    (bundled), ``cifar10``, ``face-keypoints``, ``bccd``, ``voc2007``, ``voc2012``, or
+    ``imagefolder``, a folder of your own with ``train/<class>/`` and ``test/<class>/``).
+    ``root``: where the files are; by default ``$LL4AL_DATA/<name>`` with ``LL4AL_DATA``
+    defaulting to ``../shared/data``. ``validation``: hold this many pool samples out (a fixed
+    random split, by whole groups where the data has them) and evaluate on them instead of the
+    test set, so a protocol can be tuned without ever seeing the test set. ``image_size``:
+    resize every image to this square size (``imagefolder``; default: keep the files' size,
+    which must then agree). ``channels``: 1 or 3 (``imagefolder``; default: 1 if every image is
+    grayscale, else 3).
     """
 
     name: str = "digits"
     root: str | None = None
     download: bool = False
     validation: int = 0
+    image_size: int | None = None
+    channels: int | None = None
 
     def resolved_root(self) -> Path:
         if self.root is not None:
@@ -101,6 +108,21 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a saved run must share to be resumed: all but strategies and seeds.
+
+        Settings added later are left out while at their defaults, so that runs saved before
+        they existed still resume.
+        """
+        values = {k: v for k, v in self.to_dict().items() if k not in ("strategies", "seeds")}
+        for key in _ADDED_LATER:
+            if values["data"][key] is None:
+                del values["data"][key]
+        return values
+
+
+_ADDED_LATER = ("image_size", "channels")  # data settings of the image folder data set
+
 
 def _expects_list(hint: Any) -> bool:
     return typing.get_origin(hint) is list or any(
@@ -108,7 +130,7 @@ def _expects_list(hint: Any) -> bool:
     )
 
 
-def _build(cls: type, values: Any, where: str) -> Any:
+def build_settings(cls: type, values: Any, where: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, rejecting unknown keys by name."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
@@ -126,7 +148,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
         hint = hints[key]
         name = f"{where}.{key}".lstrip(".")
         if dataclasses.is_dataclass(hint):
-            value = _build(hint, value, name)
+            value = build_settings(hint, value, name)
         elif _expects_list(hint) and value is not None and not isinstance(value, list):
             raise ConfigError(f"{name} must be a list, e.g. [{value}], got {value!r}")
         kwargs[key] = value
@@ -137,7 +159,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
-    return _build(ExperimentConfig, values, "")
+    return build_settings(ExperimentConfig, values, "")
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ll4al.data.arrays import ArrayDataset, TaskData, split_by_group
-from ll4al.data.imagefolder import load_image_folder_split
+from ll4al.data.imagefolder import channel_stats, load_image_folder_split
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -102,11 +102,7 @@ def load_face_keypoints(root: str | Path, test_fraction: float = 0.2, seed: int 
         raise ValueError(f"{path}: expected x [N, 64, 64, 3] and kp [N, 14, 2]")
     train, test = split_by_group(ids, round(test_fraction * len(ids)), seed)
     images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-    # per-channel histograms: exact statistics without a float copy of the images
-    counts = np.stack([np.bincount(x[train, ..., c].ravel(), minlength=256) for c in range(3)])
-    values = np.arange(256) / 255.0
-    mean = counts @ values / counts.sum(axis=1)
-    std = np.sqrt(counts @ values**2 / counts.sum(axis=1) - mean**2)
+    mean, std = channel_stats(images[train])
     return TaskData(
         train=ArrayDataset(images[train], kp[train], tuple(mean), tuple(std), groups=ids[train]),
         test=ArrayDataset(images[test], kp[test], tuple(mean), tuple(std), groups=ids[test]),

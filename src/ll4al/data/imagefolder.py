@@ -1,15 +1,29 @@
-"""Image folders decoded once into a uint8 array and cached, so later runs skip the decoding."""
+"""Folders of image files decoded once into a uint8 array and cached, so later runs skip the
+decoding: CIFAR-10's JPEG copy, a user's labeled class folders, a labeling project's pool.
+
+One ordering everywhere (``list_images``: by path components, which is torchvision's
+ImageFolder order for class folders), so a benchmark on a folder and a labeling project on the
+same folder see the same samples in the same rows.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ll4al.files import atomic_path
+from ll4al.config import ConfigError, DataSettings
+from ll4al.data.arrays import ArrayDataset, TaskData
+from ll4al.files import CorruptFileError, atomic_path
+
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+_CACHE_VERSION = "2"
 
 
 def cache_dir() -> Path:
@@ -17,30 +31,179 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LL4AL_CACHE", Path.home() / ".cache" / "ll4al"))
 
 
-def _decode_image_folder(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from PIL import Image
-    from torchvision.datasets import ImageFolder
-    from tqdm import tqdm
+def list_images(root: Path) -> list[str]:
+    """Relative POSIX paths of every image under ``root`` (recursively; hidden files and
+    folders skipped), ordered by path components: ``a/x.png`` before ``a-b/y.png``."""
+    root = Path(root)
+    found = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(rel.as_posix())
+    return sorted(found, key=lambda p: p.split("/"))
 
-    folder = ImageFolder(str(root))
-    if not folder.samples:
-        raise ValueError(f"No images found under {root}")
-    images = []
-    for path, _ in tqdm(folder.samples, desc=f"decoding {root.name}", unit="img", leave=False):
-        with Image.open(path) as image:
-            images.append(np.asarray(image.convert("RGB")).transpose(2, 0, 1))
-    return np.stack(images), np.asarray(folder.targets, dtype=np.int64), folder.classes
+
+def class_folders(root: Path) -> tuple[list[str], list[str]]:
+    """``(paths, class of each)`` for the ImageFolder layout ``root/<class>/**/<image>``."""
+    paths = [p for p in list_images(root) if "/" in p]
+    if not paths:
+        raise FileNotFoundError(f"no images in class folders under {root} (root/<class>/<file>)")
+    return paths, [p.split("/", 1)[0] for p in paths]
+
+
+def _open(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError) as err:
+        raise CorruptFileError(f"{path}: not a readable image ({err})") from None
+
+
+def image_channels(root: Path, paths: Sequence[str]) -> int:
+    """1 if every image is grayscale, else 3 (reads the headers only)."""
+    for rel in paths:
+        with _open(Path(root) / rel) as image:
+            if image.mode not in GRAYSCALE_MODES:
+                return 3
+    return 1
+
+
+def image_size_of(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file, from its header."""
+    with _open(path) as image:
+        return image.size
+
+
+def _decode_files(
+    root: Path, paths: Sequence[str], size: int | None, channels: int, progress: bool
+) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    mode = "L" if channels == 1 else "RGB"
+    images, shape = [], None
+    bar = tqdm(
+        paths, desc=f"decoding {Path(root).name}", unit="img", leave=False, disable=not progress
+    )
+    for rel in bar:
+        with _open(Path(root) / rel) as image:
+            try:
+                image = image.convert(mode)
+                if size is not None and image.size != (size, size):
+                    image = image.resize((size, size), resample=2)  # bilinear
+                array = np.asarray(image)
+            except OSError as err:  # a truncated file fails only once its pixels are read
+                raise CorruptFileError(
+                    f"{Path(root) / rel}: not a readable image ({err})"
+                ) from None
+        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        if shape is None:
+            shape = array.shape
+        elif array.shape != shape:
+            raise ConfigError(
+                f"images under {root} differ in size ({paths[0]}: {shape[2]}x{shape[1]}, "
+                f"{rel}: {array.shape[2]}x{array.shape[1]}); set an image size to resize them"
+            )
+        images.append(array)
+    return np.stack(images)
+
+
+def decode_images(
+    root: Path,
+    paths: Sequence[str],
+    size: int | None = None,
+    channels: int = 3,
+    progress: bool = True,
+) -> torch.Tensor:
+    """``[N, channels, H, W]`` uint8 pixels of ``root/paths``, resized to ``size`` squared
+    (stretched, as SSD and small classifiers take them) unless ``size`` is None.
+
+    Cached under ``cache_dir()``, keyed by each file's path, byte size and modification time
+    (nanoseconds): a file replaced by other bytes, even of the same size, gets a new mtime and
+    so a new key, without reading every file on each run. A cache file that cannot be read is
+    rebuilt with a warning.
+    """
+    root = Path(root)
+    if not paths:
+        raise FileNotFoundError(f"no images found under {root}")
+    digest = hashlib.sha1(f"{_CACHE_VERSION}:{size}:{channels}".encode())
+    for rel in paths:
+        stat = (root / rel).stat()
+        digest.update(f"\n{rel}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    cached = cache_dir() / f"images-{root.name}-{digest.hexdigest()[:16]}.npy"
+    if cached.exists():
+        try:
+            return torch.from_numpy(np.load(cached, allow_pickle=False))
+        except (OSError, ValueError, EOFError) as err:
+            message = f"decoded-image cache {cached} is unreadable ({err}); rebuilding it"
+            warnings.warn(message, stacklevel=2)
+    x = _decode_files(root, paths, size, channels, progress)
+    with atomic_path(cached) as tmp:
+        np.save(tmp, x)
+    return torch.from_numpy(x)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images ``[N, C, H, W]`` on the [0, 1] scale, exact,
+    from histograms (no float copy of the images)."""
+    array = images.numpy()
+    counts = np.stack(
+        [np.bincount(array[:, c].ravel(), minlength=256) for c in range(array.shape[1])]
+    )
+    values = np.arange(256) / 255.0
+    mean = counts @ values / counts.sum(axis=1)
+    std = np.sqrt(np.maximum(counts @ values**2 / counts.sum(axis=1) - mean**2, 0.0))
+    return tuple(mean), tuple(std)
 
 
 def load_image_folder_split(root: Path) -> tuple[torch.Tensor, np.ndarray, list[str]]:
-    """Decode an ImageFolder tree once and cache it as a uint8 array keyed by its file list."""
-    files = sorted(str(p.relative_to(root)) + f":{p.stat().st_size}" for p in root.rglob("*.*"))
-    key = hashlib.sha1("\n".join(files).encode()).hexdigest()[:16]
-    cached = cache_dir() / f"imagefolder-{root.name}-{key}.npz"
-    if cached.exists():
-        with np.load(cached, allow_pickle=False) as npz:
-            return torch.from_numpy(npz["x"]), npz["y"], list(npz["classes"])
-    x, y, classes = _decode_image_folder(root)
-    with atomic_path(cached) as tmp:
-        np.savez(tmp, x=x, y=y, classes=np.asarray(classes))
-    return torch.from_numpy(x), y, classes
+    """Decode an ImageFolder tree (``root/<class>/<image>``) at its native size, in colour:
+    ``(images, targets, classes)`` with classes in sorted order."""
+    paths, names = class_folders(root)
+    classes = sorted(set(names))
+    targets = np.asarray([classes.index(n) for n in names], dtype=np.int64)
+    return decode_images(root, paths, None, 3), targets, classes
+
+
+def load_imagefolder(settings: DataSettings) -> TaskData:
+    """``data.name: imagefolder``: ``root/train/<class>/*`` is the pool, ``root/test/<class>/*``
+    the test set; any class names, any image size (resized to ``data.image_size``), grayscale
+    or colour (``data.channels``, by default 1 if every image is grayscale, else 3).
+    Normalised by the pool's per-channel mean and std."""
+    root = settings.resolved_root()
+    for split in ("train", "test"):
+        if not (root / split).is_dir():
+            raise FileNotFoundError(
+                f"{root / split} not found: an imagefolder data set has train/<class>/ and "
+                "test/<class>/ folders (point data.root at their parent)"
+            )
+    train_paths, train_names = class_folders(root / "train")
+    test_paths, test_names = class_folders(root / "test")
+    classes = sorted(set(train_names))
+    unknown = sorted(set(test_names) - set(classes))
+    if unknown:
+        raise ConfigError(f"{root / 'test'} has class folders the pool lacks: {unknown}")
+    channels = settings.channels or max(
+        image_channels(root / "train", train_paths), image_channels(root / "test", test_paths)
+    )
+    size = settings.image_size
+    x_train = decode_images(root / "train", train_paths, size, channels)
+    x_test = decode_images(root / "test", test_paths, size, channels)
+    if x_train.shape[2:] != x_test.shape[2:]:
+        raise ConfigError(
+            f"train and test images differ in size ({tuple(x_train.shape[2:])} vs "
+            f"{tuple(x_test.shape[2:])}); set data.image_size"
+        )
+    mean, std = channel_stats(x_train)
+
+    def targets(names: list[str]) -> np.ndarray:
+        return np.asarray([classes.index(n) for n in names], dtype=np.int64)
+
+    return TaskData(
+        train=ArrayDataset(x_train, targets(train_names), mean, std),
+        test=ArrayDataset(x_test, targets(test_names), mean, std),
+        num_outputs=len(classes),
+        in_channels=channels,
+    )

@@ -16,6 +16,7 @@ from ll4al.data.builtin import (
     load_digits,
     load_face_keypoints,
 )
+from ll4al.data.imagefolder import load_imagefolder
 from ll4al.data.voc import BCCD_CLASSES, VOC_CLASSES, load_voc
 from ll4al.tasks import ClassificationTask, DetectionTask, KeypointTask, TaskAdapter
 
@@ -52,6 +53,7 @@ DATA_SETS: dict[str, DataSet] = {
         lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES),
         lambda: DetectionTask(VOC_CLASSES),
     ),
+    "imagefolder": DataSet(load_imagefolder, ClassificationTask),
     "voc2012": DataSet(
         lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES, "train", "val"),
         lambda: DetectionTask(VOC_CLASSES),

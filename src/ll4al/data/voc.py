@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ll4al.data.arrays import ArrayDataset, TaskData
-from ll4al.files import CorruptFileError
+from ll4al.files import CorruptFileError, atomic_path
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -153,3 +153,27 @@ def _object_array(targets: list[dict[str, Any]]) -> np.ndarray:
     array = np.empty(len(targets), dtype=object)
     array[:] = targets
     return array
+
+
+def write_annotation(
+    path: Path, filename: str, width: int, height: int, value: dict[str, list]
+) -> None:
+    """One VOC XML file for an image's boxes ``{"boxes": [[x1, y1, x2, y2]], "labels":
+    [names]}`` in continuous pixel coordinates; the inverse of ``parse_annotation``'s
+    conversion (``xmin = x1 + 1``, ``xmax = x2``, rounded to whole pixels as VOC stores them)."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "filename").text = filename
+    size = ET.SubElement(root, "size")
+    for key, number in (("width", width), ("height", height), ("depth", 3)):
+        ET.SubElement(size, key).text = str(number)
+    for (x1, y1, x2, y2), name in zip(value["boxes"], value["labels"], strict=True):
+        obj = ET.SubElement(root, "object")
+        ET.SubElement(obj, "name").text = name
+        ET.SubElement(obj, "difficult").text = "0"
+        box = ET.SubElement(obj, "bndbox")
+        corners = (round(x1) + 1, round(y1) + 1, round(x2), round(y2))
+        for key, number in zip(("xmin", "ymin", "xmax", "ymax"), corners, strict=True):
+            ET.SubElement(box, key).text = str(number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        ET.ElementTree(root).write(tmp, encoding="unicode")

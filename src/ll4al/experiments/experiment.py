@@ -79,7 +79,7 @@ def run_experiment(
     except (ValueError, RuntimeError) as err:
         raise ConfigError(f"model {config.model.name!r}: {err}") from err
 
-    fingerprint = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
+    fingerprint = config.fingerprint()
     test_labels = data.test.targets.tolist()
     oracle = SimulatedOracle(data.train.targets)
 

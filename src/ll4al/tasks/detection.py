@@ -173,3 +173,66 @@ class DetectionTask(TaskAdapter):
         top = foreground.topk(min(self.top, foreground.shape[1]), dim=1).indices
         chosen = probs.gather(1, top[..., None].expand(-1, -1, probs.shape[-1]))
         return entropy(chosen).mean(dim=1)
+
+
+class BoxLabels:
+    """A labeling project's detection labels: ``{"boxes": [[x1, y1, x2, y2], ...], "labels":
+    [class names]}`` in pixels of the original image (continuous coordinates).
+
+    Stored in original pixels so exports (VOC, Label Studio) match the files; trained on
+    scaled to the stored square image, labels as 1 + the class's index (0 is background).
+    """
+
+    task_name = "detection"
+
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = list(classes)
+
+    def task(self) -> DetectionTask:
+        return DetectionTask(self.classes)
+
+    def problem(self, value: Any, width: int, height: int) -> str | None:
+        """Why ``value`` is not a label of this project, or None if it is."""
+        if not isinstance(value, dict) or set(value) - {"boxes", "labels"}:
+            return "expected boxes and labels (a file of another task?)"
+        boxes, labels = value.get("boxes", []), value.get("labels", [])
+        if len(boxes) != len(labels):
+            return f"{len(boxes)} boxes but {len(labels)} labels"
+        for box, name in zip(boxes, labels, strict=True):
+            if name not in self.classes:
+                return (
+                    f"unknown class {name!r}; the project's classes are {', '.join(self.classes)}"
+                )
+            if len(box) != 4:
+                return f"a box needs 4 coordinates, got {box}"
+            x1, y1, x2, y2 = box
+            if not (0 <= x1 < x2 <= width + 0.5 and 0 <= y1 < y2 <= height + 0.5):
+                return f"box {box} is outside the {width}x{height} image or empty"
+        return None
+
+    def to_target(
+        self, value: dict[str, list], width: int, height: int, stored_size: int
+    ) -> dict[str, list]:
+        sx, sy = stored_size / width, stored_size / height
+        return {
+            "boxes": [
+                [
+                    min(x1, width) * sx,
+                    min(y1, height) * sy,
+                    min(x2, width) * sx,
+                    min(y2, height) * sy,
+                ]
+                for x1, y1, x2, y2 in value["boxes"]
+            ],
+            "labels": [1 + self.classes.index(name) for name in value["labels"]],
+        }
+
+    def from_guess(
+        self, guess: dict[str, list], width: int, height: int, stored_size: int
+    ) -> dict[str, list]:
+        sx, sy = width / stored_size, height / stored_size
+        return {
+            "boxes": [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in guess["boxes"]],
+            "labels": [self.classes[int(label) - 1] for label in guess["labels"]],
+            "scores": list(guess["scores"]),
+        }

@@ -1,0 +1,140 @@
+"""The labeling project's commands: ``init``, ``query``, ``import``, ``status``, ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ll4al.project.commands import (
+    EXPORT_FORMATS,
+    export,
+    format_status,
+    import_labels,
+    init_project,
+    query,
+    status,
+)
+from ll4al.project.project import Project
+from ll4al.project.settings import TASKS
+
+COMMANDS = ("init", "query", "import", "status", "export")
+
+
+def add_project_parsers(sub: argparse._SubParsersAction) -> None:
+    init = sub.add_parser(
+        "init",
+        help="start a labeling project on a folder of images",
+        description="Register every image under --images (recursively; jpg, png, bmp, tiff; "
+        "grayscale or colour, any size: resized for the model) in a new project folder.",
+    )
+    init.add_argument("project", help="the project folder to create")
+    init.add_argument("--images", required=True, help="the folder of images to label")
+    init.add_argument("--task", choices=TASKS, default="classification")
+    init.add_argument("--classes", required=True, help="class names, comma-separated")
+    init.add_argument("--labels", help="labels already known: a CSV (path,label) or LS JSON")
+    init.add_argument(
+        "--eval",
+        dest="evaluation",
+        help="a labeled folder <class>/<image> to evaluate each round's model on",
+    )
+    init.add_argument("--model", help="network (default: cifar-resnet18 / ssdlite320)")
+    init.add_argument("--image-size", type=int, help="square size images are resized to")
+    init.add_argument("--strategy", help="query strategy (default: learning-loss)")
+    init.add_argument("--seed", type=int)
+    init.add_argument("--initial", type=int, help="random labels before a model chooses")
+    init.add_argument("--cost-minutes", type=float, help="minutes one label takes")
+    init.add_argument("--cost-money", type=float, help="what one label costs")
+    init.add_argument("--currency", help="e.g. RMB, EUR")
+    init.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any setting, e.g. train.epochs=20",
+    )
+
+    q = sub.add_parser(
+        "query",
+        help="train on the labels so far and propose the next batch to label",
+        description="Writes PROJECT/batches/batch-NNN.csv (fill in the label column) and "
+        "batch-NNN-labelstudio.json (import into Label Studio; the model's guess is a "
+        "prediction, sortable by score).",
+    )
+    q.add_argument("project")
+    q.add_argument("--k", type=int, required=True, help="how many images to propose")
+    q.add_argument("--strategy", help="override the project's strategy for this batch")
+    i = sub.add_parser("import", help="import labels: a CSV or a Label Studio JSON export")
+    i.add_argument("project")
+    i.add_argument("file", help="CSV (path or id, label[, annotator, seconds]) or LS export")
+    i.add_argument(
+        "--outside-batch", action="store_true", help="accept labels for images no batch proposed"
+    )
+    s = sub.add_parser("status", help="labels per class, batches, time and money spent")
+    s.add_argument("project")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    e = sub.add_parser("export", help="the labeled data set, for other tools")
+    e.add_argument("project")
+    e.add_argument("--format", choices=EXPORT_FORMATS, required=True)
+    e.add_argument("--out", required=True, help="file (csv, labelstudio) or folder")
+    for parser in (init, q, i, s, e):
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_project_command(args: argparse.Namespace) -> int:
+    progress = not args.quiet
+    if args.command == "init":
+        options = {
+            "evaluation": args.evaluation,
+            "model": {"name": args.model} if args.model else None,
+            "image_size": args.image_size,
+            "strategy": args.strategy,
+            "seed": args.seed,
+            "active": {"initial": args.initial} if args.initial else None,
+            "cost": {
+                k: v
+                for k, v in (
+                    ("minutes", args.cost_minutes),
+                    ("money", args.cost_money),
+                    ("currency", args.currency),
+                )
+                if v is not None
+            },
+        }
+        classes = [c.strip() for c in args.classes.split(",")]
+        labels = Path(args.labels) if args.labels else None
+        project = init_project(
+            Path(args.project),
+            Path(args.images),
+            args.task,
+            classes,
+            options,
+            args.overrides,
+            labels,
+            progress,
+            tqdm.write,
+        )
+        project.close()
+        return 0
+    project = Project.open(args.project)
+    try:
+        with project.lock():
+            if args.command == "query":
+                path = query(project, args.k, args.strategy, progress, tqdm.write)
+                print(
+                    f"batch to label: {path}\n  and for Label Studio: "
+                    f"{path.with_name(path.stem + '-labelstudio.json')}"
+                )
+            elif args.command == "import":
+                import_labels(project, Path(args.file), args.outside_batch)
+            elif args.command == "status":
+                info = status(project)
+                print(json.dumps(info, indent=1) if args.json else format_status(project, info))
+            else:
+                export(project, args.format, Path(args.out))
+    finally:
+        project.close()
+    return 0

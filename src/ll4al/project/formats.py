@@ -1,0 +1,77 @@
+"""What every label file reader returns, and the one error it raises.
+
+Readers (Label Studio JSON, CSV) are pure functions from a file to ``LabelRecord`` objects, so
+the store can check and save labels without knowing where they came from. Every problem with
+a file is a ``LabelFileError`` whose message is one line naming the file, the place in it and
+the problem: a user fixes that line and imports again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class LabelFileError(ValueError):
+    """A label file that cannot be imported; one line naming file, place and problem."""
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label as a file gives it, before the store checks it against the project.
+
+    ``key`` is a sample id or an image path relative to the image root, as written in the
+    file; ``where`` ("line 3", "task 17 annotation 4") lets later checks (unknown sample,
+    unknown class) point at the place in the file too.
+    """
+
+    key: str
+    value: Any
+    annotator: str
+    seconds: float | None
+    where: str
+    cancelled: bool = False
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """``repr`` of a file's value for an error message: one line, and short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_text(path: Path) -> str:
+    """A label file's text, UTF-8 with or without a BOM; anything else is a ``LabelFileError``.
+
+    Why not let ``open`` fail: a file saved by a spreadsheet in a legacy encoding, or a picked
+    image instead of a label file, should say so in one line rather than as a traceback.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise LabelFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+    if b"\x00" in data:  # no text file has a NUL byte; an image or an archive does
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise LabelFileError(f"{path}: line {line}: a binary file, not a text label file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        message = f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)"
+        raise LabelFileError(message) from err
+
+
+def check_seconds(value: Any, path: Path, where: str) -> float | None:
+    """Annotation time as a finite number >= 0, or None when the file does not record it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LabelFileError(f"{path}: {where}: seconds {show(value)} is not a number")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds < 0:
+        raise LabelFileError(f"{path}: {where}: seconds {show(value)} is not a number >= 0")
+    return seconds

@@ -1,0 +1,184 @@
+"""A labeling project on disk: its folder, settings, database, images and model rounds.
+
+Layout of ``PROJECT/``: ``project.yaml`` (settings), ``project.sqlite`` (samples, labels,
+batches, rounds), ``batches/batch-NNN.csv`` and ``batch-NNN-labelstudio.json`` (what to
+label), ``models/round-NNN.pt`` (each round's weights). Commands hold ``.lock`` while they
+work, so two of them never interleave on one project.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ll4al.al.learner import PoolData
+from ll4al.al.pool import Pool
+from ll4al.al.session import LearnerRecipe, Session
+from ll4al.config import ConfigError
+from ll4al.data.arrays import ArrayDataset
+from ll4al.data.imagefolder import channel_stats, class_folders, decode_images
+from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
+from ll4al.project.store import Sample, Store
+from ll4al.runtime import resolve_precision, select_device
+from ll4al.strategies import get_strategy
+from ll4al.tasks import LABEL_KINDS
+
+
+class ProjectError(ValueError):
+    """A project command that cannot be done as asked; nothing was written."""
+
+
+class Project:
+    """An open labeling project."""
+
+    def __init__(self, folder: Path, settings: ProjectSettings, store: Store) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.store = store
+        self.labels = LABEL_KINDS[settings.task](settings.classes)
+        self.task = self.labels.task()
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Project:
+        folder = Path(folder)
+        if not (folder / SETTINGS_FILE).is_file():
+            raise ProjectError(
+                f"{folder} is not an ll4al project (no {SETTINGS_FILE}); "
+                "create one with `ll4al init`"
+            )
+        return cls(folder, ProjectSettings.load(folder), Store(folder))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive use of the project for one command (released if the process dies)."""
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ProjectError(
+                    f"another ll4al command is working on {self.folder}; wait for it to finish"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+    @property
+    def images_root(self) -> Path:
+        return Path(self.settings.images)
+
+    # --- the pool as the active-learning core sees it -----------------------------------------
+
+    def pool_samples(self) -> list[Sample]:
+        return self.store.samples("pool")
+
+    def pool_data(self, progress: bool = True) -> ArrayDataset:
+        """The pool's pixels, resized, normalised by the pool's own channel statistics (as
+        the ``imagefolder`` data set does, so both paths train on the same inputs)."""
+        s = self.settings
+        paths = [sample.id for sample in self.pool_samples()]
+        images = decode_images(self.images_root, paths, s.image_size, s.channels, progress)
+        mean, std = channel_stats(images)
+        return ArrayDataset(images, None, mean, std)
+
+    def evaluation_data(self, pool_data: ArrayDataset) -> tuple[PoolData, list[Any]] | None:
+        """The labeled evaluation folder, normalised like the pool, with its targets."""
+        if not self.settings.evaluation:
+            return None
+        root = Path(self.settings.evaluation)
+        paths, names = class_folders(root)
+        unknown = sorted(set(names) - set(self.settings.classes))
+        if unknown:
+            raise ProjectError(f"evaluation folder {root} has unknown classes {unknown}")
+        images = decode_images(root, paths, self.settings.image_size, self.settings.channels)
+        data = ArrayDataset(images, None, (0.0,), (1.0,))
+        data._mean, data._std = pool_data._mean, pool_data._std
+        return data, [self.settings.classes.index(n) for n in names]
+
+    def training_pool(self) -> Pool:
+        """The decided labels as a ``Pool``, in the order the benchmark would have added them:
+        labels given outside any batch first (pool order), then batch by batch, in each batch's
+        rank order."""
+        samples = {s.id: s for s in self.pool_samples()}
+        decided = self.store.decided_labels()
+        size = self.settings.image_size
+        order = [s.id for s in samples.values() if s.id in decided]
+        in_batches = [row["sample"] for row in self.store.batch_items()]
+        listed = set(in_batches)
+        order = [i for i in order if i not in listed] + [i for i in in_batches if i in decided]
+        pool = Pool(len(samples))
+        pool.add_labels(
+            [samples[i].pool_index for i in order],
+            [
+                self.labels.to_target(decided[i], samples[i].width, samples[i].height, size)
+                for i in order
+            ],
+        )
+        return pool
+
+    def recipe(self, pool_data: ArrayDataset) -> LearnerRecipe:
+        s = self.settings
+        device = select_device(s.device)
+        return LearnerRecipe(
+            s.model,
+            self.task,
+            num_outputs=len(s.classes),
+            in_channels=s.channels,
+            example_input=pool_data.inputs(torch.arange(2)),
+            device=device,
+            precision=resolve_precision(s.precision, device),
+            eval_batch_size=s.eval_batch_size,
+        )
+
+    def session(self, pool_data: ArrayDataset, strategy: str, progress: bool) -> Session:
+        s = self.settings
+        try:
+            chosen = get_strategy(strategy)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        unmet = chosen.unmet_needs(self.task)
+        if unmet:
+            raise ConfigError(
+                f"strategy {strategy!r} needs {' and '.join(unmet)}, which {s.task} does not have"
+            )
+        return Session(self.recipe(pool_data), pool_data, chosen, s.seed, s.train, progress)
+
+    # --- model rounds ---------------------------------------------------------------------------
+
+    def labels_digest(self, pool: Pool, with_lpm: bool) -> str:
+        """What a round's weights depend on: the labels in order, the LPM, the settings."""
+        blob = json.dumps(
+            [
+                pool.labeled.tolist(),
+                pool.labels_of(pool.labeled),
+                with_lpm,
+                self.settings.to_dict()["model"],
+                self.settings.to_dict()["train"],
+                self.settings.seed,
+            ],
+            default=str,
+        )
+        return hashlib.sha1(blob.encode()).hexdigest()
+
+    def weights_path(self, round: int, with_lpm: bool) -> Path:
+        return self.folder / "models" / f"round-{round:03d}{'-lpm' if with_lpm else ''}.pt"
+
+
+def file_checksum(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

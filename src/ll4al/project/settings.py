@@ -1,0 +1,75 @@
+"""A labeling project's settings: ``project.yaml`` in its folder, checked key by key.
+
+The model, training and cycle settings are the benchmark's own (``ll4al.config``), so a
+project and ``ll4al run`` with the same values and seed propose the same batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ll4al.config import ConfigError, ModelSettings, TrainSettings, build_settings
+from ll4al.files import write_text_atomic
+
+SETTINGS_FILE = "project.yaml"
+TASKS = ("classification", "detection")
+
+
+@dataclass
+class CostSettings:
+    """What one label costs: the configured rate, used where no time was recorded."""
+
+    minutes: float = 0.0
+    money: float = 0.0
+    currency: str = ""
+
+
+@dataclass
+class ProjectActiveSettings:
+    """``initial``: labels drawn at random before a model chooses; ``subset``: how many random
+    unlabeled images each query scores."""
+
+    initial: int = 100
+    subset: int = 10000
+
+
+@dataclass
+class ProjectSettings:
+    name: str = "project"
+    task: str = "classification"
+    classes: list[str] = field(default_factory=list)
+    #: The image folder, absolute (samples are paths relative to it).
+    images: str = ""
+    #: A labeled evaluation folder (``<class>/<image>``), absolute, or None.
+    evaluation: str | None = None
+    image_size: int = 32
+    channels: int = 3
+    strategy: str = "learning-loss"
+    seed: int = 0
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    active: ProjectActiveSettings = field(default_factory=ProjectActiveSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
+    device: str = "auto"
+    precision: str = "auto"
+    eval_batch_size: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, folder: Path) -> None:
+        write_text_atomic(folder / SETTINGS_FILE, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, folder: Path) -> ProjectSettings:
+        path = folder / SETTINGS_FILE
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        return build_settings(cls, values, "")

@@ -1,0 +1,272 @@
+"""The project's SQLite database: samples, labels, batches and model rounds.
+
+One transaction per command (``Store.transaction``), WAL journal: a process killed mid-command
+leaves the database as it was before the command, never half a batch or half an import.
+Labels are never updated or deleted: a second annotator's label, or a changed mind, is a new
+row, and ``decided_labels`` applies the stated rule to decide what the model trains on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+DATABASE_FILE = "project.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    id TEXT PRIMARY KEY,            -- the image's path relative to the image root
+    pool_index INTEGER UNIQUE,      -- row in the pool (NULL for evaluation images)
+    split TEXT NOT NULL,            -- 'pool' or 'eval'
+    checksum TEXT NOT NULL,         -- sha256 of the file when registered
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    round INTEGER,                  -- the model round that proposed it; NULL: random draw
+    created TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open'  -- 'open' until every sample has a label, then 'done'
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch INTEGER NOT NULL REFERENCES batches(id),
+    sample TEXT NOT NULL REFERENCES samples(id),
+    rank INTEGER NOT NULL,
+    score REAL,
+    guess TEXT,                     -- the model's label, JSON
+    PRIMARY KEY (batch, sample)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY,
+    sample TEXT NOT NULL REFERENCES samples(id),
+    value TEXT NOT NULL,            -- JSON: a class name, or boxes
+    annotator TEXT NOT NULL,
+    seconds REAL,
+    created TEXT NOT NULL,
+    source TEXT NOT NULL,           -- the file it was imported from, or 'init'
+    batch INTEGER REFERENCES batches(id),
+    UNIQUE (sample, annotator, value)
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY,
+    labeled INTEGER NOT NULL,
+    labels_digest TEXT NOT NULL,    -- which labels it was trained on
+    weights TEXT NOT NULL,          -- file name in the project's models/ folder
+    metrics TEXT,                   -- JSON, on the evaluation set, if there is one
+    train_seconds REAL NOT NULL,
+    created TEXT NOT NULL
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    pool_index: int | None
+    split: str
+    checksum: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class NewLabel:
+    sample: str
+    value: Any
+    annotator: str
+    seconds: float | None
+    source: str
+    batch: int | None
+
+
+class Store:
+    """The database of one project folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / DATABASE_FILE
+        self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes of a command, or none of them."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- samples -----------------------------------------------------------------------
+
+    def add_samples(self, db: sqlite3.Connection, samples: Sequence[Sample]) -> None:
+        db.executemany(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+            [(s.id, s.pool_index, s.split, s.checksum, s.width, s.height) for s in samples],
+        )
+
+    def samples(self, split: str = "pool") -> list[Sample]:
+        """The samples of a split; the pool in pool order."""
+        rows = self.db.execute(
+            "SELECT * FROM samples WHERE split = ? ORDER BY pool_index, id", (split,)
+        )
+        return [Sample(**dict(row)) for row in rows]
+
+    # --- labels ------------------------------------------------------------------------
+
+    def add_labels(self, db: sqlite3.Connection, labels: Sequence[NewLabel]) -> int:
+        """Insert labels; one already stored (same sample, annotator and value) is skipped, so
+        importing a file twice changes nothing. Returns how many were new."""
+        created = now()
+        before = db.total_changes
+        db.executemany(
+            "INSERT OR IGNORE INTO labels (sample, value, annotator, seconds, created, source, "
+            "batch) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (n.sample, json.dumps(n.value), n.annotator, n.seconds, created, n.source, n.batch)
+                for n in labels
+            ],
+        )
+        return db.total_changes - before
+
+    def labels(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM labels ORDER BY id").fetchall()
+
+    def decided_labels(self) -> dict[str, Any]:
+        """The label each labeled sample trains on.
+
+        The rule: each annotator's latest label counts once; the value most annotators gave
+        wins; a tie goes to the value given first. So one annotator correcting themselves
+        replaces their label, and a second opinion only changes the label when a majority
+        agrees with it.
+        """
+        latest: dict[tuple[str, str], tuple[int, str]] = {}
+        first_seen: dict[tuple[str, str], int] = {}
+        for row in self.labels():
+            latest[(row["sample"], row["annotator"])] = (row["id"], row["value"])
+            first_seen.setdefault((row["sample"], row["value"]), row["id"])
+        votes: dict[str, Counter] = {}
+        for (sample, _annotator), (_id, value) in latest.items():
+            votes.setdefault(sample, Counter())[value] += 1
+        decided = {}
+        for sample, counter in votes.items():
+            top = max(counter.values())
+            tied = [v for v, n in counter.items() if n == top]
+            decided[sample] = json.loads(min(tied, key=lambda v: first_seen[(sample, v)]))
+        return decided
+
+    def disagreements(self) -> dict[str, dict[str, Any]]:
+        """Samples whose annotators' latest labels differ: ``{sample: {annotator: value}}``."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self.labels():
+            latest.setdefault(row["sample"], {})[row["annotator"]] = json.loads(row["value"])
+        return {
+            s: by
+            for s, by in latest.items()
+            if len({json.dumps(v, sort_keys=True) for v in by.values()}) > 1
+        }
+
+    # --- batches -----------------------------------------------------------------------
+
+    def next_batch_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM batches").fetchone()[0])
+
+    def add_batch(
+        self,
+        db: sqlite3.Connection,
+        batch_id: int,
+        strategy: str,
+        round: int | None,
+        items: Sequence[tuple[str, float | None, Any]],
+    ) -> None:
+        """A proposed batch: ``items`` are (sample, score, guess), most wanted first."""
+        db.execute(
+            "INSERT INTO batches (id, strategy, round, created) VALUES (?, ?, ?, ?)",
+            (batch_id, strategy, round, now()),
+        )
+        db.executemany(
+            "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?)",
+            [
+                (batch_id, sample, rank, score, None if guess is None else json.dumps(guess))
+                for rank, (sample, score, guess) in enumerate(items, start=1)
+            ],
+        )
+
+    def batches(self) -> list[sqlite3.Row]:
+        """Every batch with its size and how many of its samples have a label."""
+        return self.db.execute(
+            "SELECT b.*, COUNT(DISTINCT i.sample) AS size, "
+            "COUNT(DISTINCT CASE WHEN l.sample IS NOT NULL THEN i.sample END) AS labeled "
+            "FROM batches b JOIN batch_items i ON i.batch = b.id "
+            "LEFT JOIN labels l ON l.sample = i.sample GROUP BY b.id ORDER BY b.id"
+        ).fetchall()
+
+    def batch_items(self, batch_id: int | None = None) -> list[sqlite3.Row]:
+        """Items of one batch (or all), in batch then rank order."""
+        query = "SELECT * FROM batch_items"
+        args: tuple = ()
+        if batch_id is not None:
+            query += " WHERE batch = ?"
+            args = (batch_id,)
+        return self.db.execute(query + " ORDER BY batch, rank", args).fetchall()
+
+    def batch_of(self) -> dict[str, int]:
+        """The latest batch each proposed sample belongs to."""
+        return {row["sample"]: row["batch"] for row in self.batch_items()}
+
+    def close_finished_batches(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "UPDATE batches SET status = 'done' WHERE status = 'open' AND NOT EXISTS ("
+            "SELECT 1 FROM batch_items i WHERE i.batch = batches.id AND NOT EXISTS ("
+            "SELECT 1 FROM labels l WHERE l.sample = i.sample))"
+        )
+
+    # --- model rounds --------------------------------------------------------------------
+
+    def model_rounds(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM rounds ORDER BY round").fetchall()
+
+    def round_record(self, round: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM rounds WHERE round = ?", (round,)).fetchone()
+
+    def save_round(
+        self,
+        round: int,
+        labeled: int,
+        digest: str,
+        weights: str,
+        metrics: dict[str, float] | None,
+        train_seconds: float,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    round,
+                    labeled,
+                    digest,
+                    weights,
+                    None if metrics is None else json.dumps(metrics),
+                    train_seconds,
+                    now(),
+                ),
+            )

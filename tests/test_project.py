@@ -1,0 +1,513 @@
+"""The labeling project: the human path through the CLI, and the rules of importing labels."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ll4al.cli import main
+from ll4al.data.imagefolder import list_images
+from ll4al.data.voc import parse_annotation
+from ll4al.project.commands import import_labels
+from ll4al.project.formats import LabelFileError
+from ll4al.project.project import Project, ProjectError
+
+from .helpers import set_args
+from .project_helpers import TRAINING, answer_batch, export_digits, make_box_images, table
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    return export_digits(tmp_path_factory.mktemp("digits"))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+
+
+def init(project: Path, digits: Path, *extra: str) -> None:
+    args = [
+        "init",
+        str(project),
+        "--images",
+        str(digits / "train"),
+        "--classes",
+        ",".join(map(str, range(10))),
+        "--image-size",
+        "8",
+        "--initial",
+        "30",
+        "--strategy",
+        "learning-loss",
+        "--seed",
+        "0",
+        "--quiet",
+        *set_args([*TRAINING, "active.subset=200"]),
+        *extra,
+    ]
+    assert main(args) == 0
+
+
+def label_round(project: Path, k: int, number: int) -> Path:
+    assert main(["query", str(project), "--k", str(k), "--quiet"]) == 0
+    batch = project / "batches" / f"batch-{number:03d}.csv"
+    answers = answer_batch(batch, project.parent / f"answers-{number}.csv")
+    assert main(["import", str(project), str(answers)]) == 0
+    return answers
+
+
+def test_the_human_path_picks_what_the_benchmark_picks(digits, tmp_path):
+    """3 rounds through the CLI with a scripted annotator label exactly the images, in the
+    same order, that ``ll4al run`` labels with the same seed and settings."""
+    out = tmp_path / "run"
+    benchmark = [
+        *TRAINING,
+        "data.name=imagefolder",
+        f"data.root={digits}",
+        "data.image_size=8",
+        "active.initial=30",
+        "active.query_size=20",
+        "active.subset=200",
+        "active.cycles=3",
+        "strategies=[learning-loss]",
+        "seeds=[0]",
+    ]
+    assert main(["run", "demo", "--out", str(out), "--quiet", *set_args(benchmark)]) == 0
+    state = json.loads((out / "runs" / "learning-loss-seed0" / "state.json").read_text())
+    paths = list_images(digits / "train")
+    picked_by_run = [paths[i] for i, _ in state["pool"]["labeled"]]
+
+    project = tmp_path / "project"
+    init(project, digits)
+    for number, k in enumerate((30, 20, 20), start=1):
+        label_round(project, k, number)
+
+    opened = Project.open(project)
+    pool = opened.training_pool()
+    samples = opened.pool_samples()
+    picked_by_project = [samples[i].id for i in pool.labeled]
+    opened.close()
+    assert len(picked_by_run) == 70
+    assert picked_by_project == picked_by_run
+    batches = table(project, "batches")
+    assert [(b[1], b[2], b[4]) for b in batches] == [
+        ("random", None, "done"),
+        ("learning-loss", 0, "done"),
+        ("learning-loss", 1, "done"),
+    ]
+    assert sorted(p.name for p in (project / "models").iterdir()) == [
+        "round-000-lpm.pt",
+        "round-001-lpm.pt",
+    ]
+
+
+@pytest.fixture
+def project(digits, tmp_path) -> Path:
+    """A project with its first batch (a random draw of 30) proposed and not yet labeled."""
+    folder = tmp_path / "project"
+    init(folder, digits, "--cost-minutes", "4.5", "--cost-money", "25", "--currency", "RMB")
+    assert main(["query", str(folder), "--k", "30", "--quiet"]) == 0
+    return folder
+
+
+def write_csv(path: Path, *rows: str, header: str = "path,label,annotator,seconds") -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def first_batch(project: Path) -> list[str]:
+    lines = (project / "batches" / "batch-001.csv").read_text().splitlines()[1:]
+    return [line.split(",")[2] for line in lines]
+
+
+def refused(project: Path, file: Path, capsys, *flags: str) -> str:
+    """Import ``file``; assert it fails with one line and that nothing was written."""
+    before = {name: table(project, name) for name in ("labels", "batches", "batch_items")}
+    capsys.readouterr()
+    assert main(["import", str(project), str(file), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ll4al: error:")
+    assert {name: table(project, name) for name in before} == before
+    return err
+
+
+def test_import_refuses_an_unknown_image(project, tmp_path, capsys):
+    good = first_batch(project)[0]
+    bad = write_csv(tmp_path / "l.csv", f"{good},{good[0]},a,1", "9/nope.png,9,a,1")
+    assert "line 3: unknown image '9/nope.png'" in refused(project, bad, capsys)
+
+
+def test_import_refuses_an_unknown_class(project, tmp_path, capsys):
+    good = first_batch(project)[0]
+    bad = write_csv(tmp_path / "l.csv", f"{good},cat,a,1")
+    assert "unknown class 'cat'" in refused(project, bad, capsys)
+
+
+def test_import_refuses_a_malformed_csv(project, tmp_path, capsys):
+    bad = write_csv(tmp_path / "l.csv", "a,b,c,d,e", header="path,label")
+    assert "l.csv: line 2" in refused(project, bad, capsys)
+
+
+def test_import_refuses_an_image_outside_any_batch_unless_asked(project, tmp_path, capsys):
+    outside = next(
+        p
+        for p in list_images(Path(Project.open(project).settings.images))
+        if p not in first_batch(project)
+    )
+    file = write_csv(tmp_path / "l.csv", f"{outside},{outside[0]},a,1")
+    assert "in no batch ll4al proposed; pass --outside-batch" in refused(project, file, capsys)
+    assert main(["import", str(project), str(file), "--outside-batch"]) == 0
+    assert [row[1] for row in table(project, "labels")] == [outside]
+
+
+def test_import_refuses_a_file_of_another_task(project, tmp_path, capsys):
+    sample = first_batch(project)[0]
+    export = [
+        {
+            "id": 1,
+            "data": {"ll4al_id": sample},
+            "annotations": [
+                {
+                    "id": 1,
+                    "completed_by": 1,
+                    "lead_time": 3.0,
+                    "was_cancelled": False,
+                    "result": [
+                        {
+                            "type": "rectanglelabels",
+                            "from_name": "label",
+                            "to_name": "image",
+                            "original_width": 8,
+                            "original_height": 8,
+                            "value": {
+                                "x": 0,
+                                "y": 0,
+                                "width": 50,
+                                "height": 50,
+                                "rotation": 0,
+                                "rectanglelabels": ["1"],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+    file = tmp_path / "ls.json"
+    file.write_text(json.dumps(export))
+    assert "another task" in refused(project, file, capsys)
+
+
+def test_reimporting_a_file_changes_nothing(project, tmp_path, capsys):
+    answers = answer_batch(project / "batches" / "batch-001.csv", tmp_path / "a.csv")
+    assert main(["import", str(project), str(answers)]) == 0
+    labels = table(project, "labels")
+    assert len(labels) == 30
+    capsys.readouterr()
+    assert main(["import", str(project), str(answers)]) == 0
+    assert "0 new labels, 30 already imported" in capsys.readouterr().out
+    assert table(project, "labels") == labels
+
+
+def test_a_second_annotator_is_kept_reported_and_outvoted(project, tmp_path, capsys):
+    a, b = first_batch(project)[:2]
+    first = write_csv(tmp_path / "1.csv", f"{a},{a[0]},ann,5", f"{b},{b[0]},ann,5")
+    second = write_csv(tmp_path / "2.csv", f"{a},{int(a[0]) ^ 1},bob,7")
+    assert main(["import", str(project), str(first)]) == 0
+    assert main(["import", str(project), str(second)]) == 0
+    opened = Project.open(project)
+    decided = opened.store.decided_labels()
+    assert decided[a] == a[0]  # one vote each: the label given first wins the tie
+    third = write_csv(tmp_path / "3.csv", f"{a},{int(a[0]) ^ 1},cy,2")
+    assert main(["import", str(project), str(third)]) == 0
+    assert opened.store.decided_labels()[a] == str(int(a[0]) ^ 1)  # two against one
+    opened.close()
+    capsys.readouterr()
+    assert main(["status", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "annotators disagree on 1 images" in out and f"{a}: ann={a[0]}" in out
+    assert "2/30 labeled, open" in out
+    # 4 labels: 19 s measured; money at the configured 25 RMB a label
+    assert "4 labels timed, 0.01 h measured" in out and "100.00 RMB" in out
+
+
+def test_query_refuses_while_a_batch_is_open(project, capsys):
+    capsys.readouterr()
+    assert main(["query", str(project), "--k", "5", "--quiet"]) == 2
+    assert "batch 1 still has 30 of 30 images without a label" in capsys.readouterr().err
+
+
+def test_status_reports_the_rounds_metric_and_export_writes_every_format(digits, tmp_path, capsys):
+    folder = tmp_path / "project"
+    init(folder, digits, "--eval", str(digits / "test"))
+    label_round(folder, 30, 1)
+    label_round(folder, 10, 2)
+    capsys.readouterr()
+    assert main(["status", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "40 of 1257 images labeled" in out
+    assert "last model (round 0, 30 labels): accuracy" in out
+    info = json.loads(_status_json(folder, capsys))
+    assert sum(info["per_class"].values()) == 40 and info["labels_timed"] == 40
+
+    assert (
+        main(["export", str(folder), "--format", "imagefolder", "--out", str(tmp_path / "folder")])
+        == 0
+    )
+    exported = list_images(tmp_path / "folder")
+    assert len(exported) == 40 and all(p.split("/")[0] == p.split("/")[1][0] for p in exported)
+    assert main(["export", str(folder), "--format", "csv", "--out", str(tmp_path / "l.csv")]) == 0
+    rows = (tmp_path / "l.csv").read_text().splitlines()
+    assert rows[0] == "path,label" and len(rows) == 41
+    assert (
+        main(["export", str(folder), "--format", "labelstudio", "--out", str(tmp_path / "ls.json")])
+        == 0
+    )
+    assert len(json.loads((tmp_path / "ls.json").read_text())) == 40
+    capsys.readouterr()
+    assert main(["export", str(folder), "--format", "voc", "--out", str(tmp_path / "v")]) == 2
+    assert "voc is for detection" in capsys.readouterr().err
+
+
+def _status_json(folder: Path, capsys) -> str:
+    capsys.readouterr()
+    assert main(["status", str(folder), "--json"]) == 0
+    return capsys.readouterr().out
+
+
+# --- a fuzzed import: the store holds the whole valid file, or nothing new ----------------
+
+ROW = st.tuples(
+    st.sampled_from(["batch", "batch", "batch", "unknown", "outside"]),
+    st.sampled_from(["good", "good", "good", "cat", ""]),
+    st.text(alphabet="abcxyz", min_size=0, max_size=4),
+    st.one_of(st.floats(0, 1e4, allow_nan=False), st.sampled_from(["-1", "x", "nan"])),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(ROW, min_size=1, max_size=6), garbage=st.one_of(st.none(), st.text(max_size=30))
+)
+def test_a_fuzzed_import_writes_the_whole_valid_file_or_nothing(project, tmp_path, rows, garbage):
+    opened = Project.open(project)
+    batch = first_batch(project)
+    outside = next(s.id for s in opened.pool_samples() if s.id not in batch)
+    lines, expected, valid = [], set(), garbage is None
+    for n, (which, label, annotator, seconds) in enumerate(rows):
+        key = {"batch": batch[n % len(batch)], "unknown": "nope/x.png", "outside": outside}[which]
+        value = key.split("/")[0] if label == "good" else label
+        lines.append(f"{key},{value},{annotator},{seconds}")
+        valid &= which == "batch" and label == "good" and isinstance(seconds, float)
+        if isinstance(seconds, float):
+            expected.add((key, json.dumps(value), annotator))
+    if garbage is not None:
+        lines.append(garbage)
+    file = write_csv(tmp_path / "fuzz.csv", *lines)
+    before = opened.store.labels()
+    try:
+        import_labels(opened, file, log=lambda _: None)
+        succeeded = True
+    except (LabelFileError, ProjectError):
+        succeeded = False
+    after = opened.store.labels()
+    new = {(r["sample"], r["value"], r["annotator"]) for r in after[len(before) :]}
+    if succeeded:
+        assert after[: len(before)] == before
+        # a label already given (same image, annotator and value) is not added again
+        assert new == expected - {(r["sample"], r["value"], r["annotator"]) for r in before}
+    else:
+        assert after == before
+    assert succeeded or not valid
+    opened.close()
+
+
+# --- Label Studio round trips ---------------------------------------------------------------
+
+
+def play_label_studio(tasks: list[dict], answer) -> list[dict]:
+    """What Label Studio exports once an annotator has answered every task: each task's
+    data, and an annotation whose result is ``answer(task)``."""
+    return [
+        {
+            "id": n,
+            "data": task["data"],
+            "annotations": [
+                {
+                    "id": 100 + n,
+                    "completed_by": {"email": "expert@clinic.org"},
+                    "lead_time": 12.5,
+                    "was_cancelled": False,
+                    "result": answer(task),
+                }
+            ],
+        }
+        for n, task in enumerate(tasks, start=1)
+    ]
+
+
+def test_label_studio_round_trip_for_classification(digits, tmp_path):
+    folder = tmp_path / "project"
+    init(folder, digits)
+    label_round(folder, 30, 1)
+    assert main(["query", str(folder), "--k", "10", "--quiet"]) == 0
+    tasks = json.loads((folder / "batches" / "batch-002-labelstudio.json").read_text())
+    assert len(tasks) == 10 and all(t["predictions"][0]["result"] for t in tasks)
+    scores = [t["predictions"][0]["score"] for t in tasks]
+    assert scores == sorted(scores, reverse=True)  # top-K by predicted loss, sortable
+
+    def truth(task):  # the annotator corrects the model's guess where it is wrong
+        name = task["data"]["ll4al_path"].split("/")[0]
+        return [
+            {
+                "from_name": "label",
+                "to_name": "image",
+                "type": "choices",
+                "value": {"choices": [name]},
+            }
+        ]
+
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(play_label_studio(tasks, truth)))
+    assert main(["import", str(folder), str(export)]) == 0
+    rows = [r for r in table(folder, "labels") if r[4] == 12.5]
+    assert len(rows) == 10
+    assert all(json.loads(r[2]) == r[1].split("/")[0] and r[3] == "expert@clinic.org" for r in rows)
+    assert [b[4] for b in table(folder, "batches")] == ["done", "done"]
+
+
+def test_label_studio_round_trip_for_detection(tmp_path, capsys):
+    images = tmp_path / "smears"
+    truth = {b["path"]: b["box"] for b in make_box_images(images, count=6, size=(80, 60))}
+    folder = tmp_path / "project"
+    assert (
+        main(
+            [
+                "init",
+                str(folder),
+                "--images",
+                str(images),
+                "--task",
+                "detection",
+                "--classes",
+                "cell,debris",
+                "--image-size",
+                "64",
+                "--initial",
+                "4",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert main(["query", str(folder), "--k", "4", "--quiet"]) == 0
+    tasks = json.loads((folder / "batches" / "batch-001-labelstudio.json").read_text())
+
+    def boxes(task):  # drawn in Label Studio: percent of the original 80x60 image
+        x1, y1, x2, y2 = truth[task["data"]["ll4al_path"]]
+        return [
+            {
+                "from_name": "label",
+                "to_name": "image",
+                "type": "rectanglelabels",
+                "original_width": 80,
+                "original_height": 60,
+                "image_rotation": 0,
+                "value": {
+                    "x": round(100 * x1 / 80, 4),
+                    "y": round(100 * y1 / 60, 4),
+                    "width": round(100 * (x2 - x1) / 80, 4),
+                    "height": round(100 * (y2 - y1) / 60, 4),
+                    "rotation": 0,
+                    "rectanglelabels": ["cell"],
+                },
+            }
+        ]
+
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(play_label_studio(tasks, boxes)))
+    assert main(["import", str(folder), str(export)]) == 0
+    stored = {r[1]: json.loads(r[2]) for r in table(folder, "labels")}
+    assert len(stored) == 4
+    for path, value in stored.items():
+        assert value["labels"] == ["cell"]
+        assert all(abs(a - b) <= 1 for a, b in zip(value["boxes"][0], truth[path], strict=True))
+
+    assert main(["export", str(folder), "--format", "voc", "--out", str(tmp_path / "voc")]) == 0
+    for path in stored:
+        parsed = parse_annotation(
+            tmp_path / "voc" / "Annotations" / f"{Path(path).stem}.xml", ["cell", "debris"]
+        )
+        assert parsed["labels"] == [1]
+        assert all(abs(a - b) <= 1 for a, b in zip(parsed["boxes"][0], truth[path], strict=True))
+
+    outside = tmp_path / "outside.json"  # a box past the image's right edge
+    bad = play_label_studio(tasks[:1], boxes)
+    bad[0]["annotations"][0]["result"][0]["original_width"] = 1000
+    outside.write_text(json.dumps(bad))
+    capsys.readouterr()
+    assert main(["import", str(folder), str(outside)]) == 2
+    assert "outside the 80x60 image" in capsys.readouterr().err
+
+
+# --- kills: no half batch, no lost label ---------------------------------------------------
+
+KILLER = """
+import os, signal, sys
+from ll4al.cli import main
+from ll4al.project.store import Store
+
+method = sys.argv[1]
+original = getattr(Store, method)
+
+def killed(self, db, *args, **kwargs):  # the rows are written, the transaction not committed
+    original(self, db, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+setattr(Store, method, killed)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def killed_during(method: str, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", KILLER, method, *args], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def test_a_kill_during_query_or_import_leaves_no_half_batch_and_loses_no_label(
+    digits, tmp_path, capsys
+):
+    folder = tmp_path / "project"
+    init(folder, digits)
+    first = label_round(folder, 30, 1)
+    labels = table(folder, "labels")
+
+    killed_during("add_batch", "query", str(folder), "--k", "10", "--quiet")
+    assert len(table(folder, "batches")) == 1 and len(table(folder, "batch_items")) == 30
+    assert table(folder, "labels") == labels
+    written = (folder / "batches" / "batch-002.csv").read_bytes()  # files come first
+    capsys.readouterr()
+    assert main(["query", str(folder), "--k", "10", "--quiet"]) == 0
+    assert "round 0: model loaded" in capsys.readouterr().out  # trained once, not again
+    assert (folder / "batches" / "batch-002.csv").read_bytes() == written
+    assert len(table(folder, "batch_items")) == 40
+
+    answers = answer_batch(folder / "batches" / "batch-002.csv", tmp_path / "a2.csv")
+    killed_during("add_labels", "import", str(folder), str(answers))
+    assert table(folder, "labels") == labels
+    assert main(["import", str(folder), str(answers)]) == 0
+    assert len(table(folder, "labels")) == 40
+    assert main(["import", str(folder), str(first)]) == 0
+    assert len(table(folder, "labels")) == 40
