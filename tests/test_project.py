@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ll4al.cli import main
 from ll4al.data.imagefolder import list_images
-from ll4al.data.voc import parse_annotation
+from ll4al.data.voc import parse_annotation, write_annotation
 from ll4al.project.commands import import_labels
 from ll4al.project.formats import LabelFileError
 from ll4al.project.project import Project, ProjectError
@@ -511,3 +511,49 @@ def test_a_kill_during_query_or_import_leaves_no_half_batch_and_loses_no_label(
     assert len(table(folder, "labels")) == 40
     assert main(["import", str(folder), str(first)]) == 0
     assert len(table(folder, "labels")) == 40
+
+
+def test_detection_boxes_from_voc_files_and_a_trained_round(tmp_path, capsys):
+    images = tmp_path / "smears"
+    truth = {b["path"]: b["box"] for b in make_box_images(images, count=6, size=(80, 60))}
+    voc = tmp_path / "annotations"
+    for path, box in list(truth.items())[:4]:
+        value = {"boxes": [[float(v) for v in box]], "labels": ["cell"]}
+        write_annotation(voc / f"{Path(path).stem}.xml", path, 80, 60, value)
+    folder = tmp_path / "project"
+    assert main(["init", str(folder), "--images", str(images), "--task", "detection",
+                 "--classes", "cell,debris", "--image-size", "64", "--initial", "4",
+                 "--labels", str(voc), "--quiet",
+                 *set_args(["train.epochs=1", "train.batch_size=4"])]) == 0  # fmt: skip
+    stored = {r[1]: json.loads(r[2]) for r in table(folder, "labels")}
+    assert {p: v["boxes"][0] for p, v in stored.items()} == {
+        p: [float(v) for v in b] for p, b in list(truth.items())[:4]
+    }
+    capsys.readouterr()
+    assert main(["query", str(folder), "--k", "2", "--quiet"]) == 0  # 4 labels: a model round
+    assert "round 0: trained on 4 labels" in capsys.readouterr().out
+    tasks = json.loads((folder / "batches" / "batch-001-labelstudio.json").read_text())
+    assert len(tasks) == 2 and {t["data"]["ll4al_path"] for t in tasks} <= set(truth) - set(stored)
+    for task in tasks:  # the detector's guesses, if confident enough, as percent boxes
+        for region in task.get("predictions", [{"result": []}])[0]["result"]:
+            assert region["type"] == "rectanglelabels" and region["score"] >= 0.3
+            assert 0 <= region["value"]["x"] <= 100 and region["original_width"] == 80
+
+    bad = tmp_path / "bad"
+    write_annotation(
+        bad / "x.xml", "img5.png", 80, 60, {"boxes": [[1.0, 1, 9, 9]], "labels": ["rbc"]}
+    )
+    capsys.readouterr()
+    assert main(["import", str(folder), str(bad), "--outside-batch"]) == 2
+    assert "unknown class 'rbc'" in capsys.readouterr().err
+
+
+def test_init_refuses_an_unreadable_image_and_writes_no_project(tmp_path, capsys):
+    images = tmp_path / "scans"
+    make_box_images(images, count=2)
+    (images / "broken.jpg").write_bytes(b"not an image")
+    capsys.readouterr()
+    assert main(["init", str(tmp_path / "p"), "--images", str(images), "--classes", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.jpg: not a readable image" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p" / "project.yaml").exists()

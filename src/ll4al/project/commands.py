@@ -32,6 +32,7 @@ from ll4al.project.labelstudio import annotated_export, labeling_config, read_ex
 from ll4al.project.project import Project, ProjectError, file_checksum
 from ll4al.project.settings import SETTINGS_FILE, TASKS, ProjectSettings
 from ll4al.project.store import NewLabel, Sample, Store
+from ll4al.project.voclabels import read_voc
 from ll4al.tasks import LABEL_KINDS
 
 Log = Callable[[str], None]
@@ -110,14 +111,14 @@ def init_project(
     for index, rel in enumerate(bar):
         width, height = image_size_of(images / rel)
         samples.append(Sample(rel, index, "pool", file_checksum(images / rel), width, height))
-    known = _read_label_file(labels_file, settings.task) if labels_file else []
+    known = _read_label_file(labels_file, task, classes) if labels_file else []
 
     folder.mkdir(parents=True, exist_ok=True)
     store = Store(folder)
     project = Project(folder, settings, store)
-    new = _check_records(project, known, labels_file, outside_batch=True) if known else []
-    with store.transaction() as db:
+    with store.transaction() as db:  # the labels are checked against the samples just added
         store.add_samples(db, samples)
+        new = _check_records(project, known, labels_file, outside_batch=True)
         store.add_labels(db, new)
     settings.save(folder)  # last: a folder without project.yaml is not a project yet
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
@@ -261,15 +262,22 @@ def _write_batch(project: Project, batch: Batch) -> Path:
 # --- import -------------------------------------------------------------------------------
 
 
-def _read_label_file(path: Path, task: str) -> list[LabelRecord]:
+def _read_label_file(path: Path, task: str, classes: list[str]) -> list[LabelRecord]:
+    """Records from a CSV, a Label Studio JSON export, or (detection) VOC XML files."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ProjectError(f"label file {path} not found")
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if task == "detection" and (path.is_dir() or suffix == ".xml"):
+        return read_voc(path, classes)
+    if suffix == ".csv":
         return read_label_csv(path, task)
-    if path.suffix.lower() == ".json":
+    if suffix == ".json":
         return read_export(path, task)
-    raise ProjectError(f"{path}: unknown label file type; use .csv or a Label Studio .json")
+    kinds = "a .csv or a Label Studio .json" + (
+        ", or VOC .xml files (a file or a folder)" if task == "detection" else ""
+    )
+    raise ProjectError(f"{path}: unknown kind of label file; use {kinds}")
 
 
 def _check_records(
@@ -280,6 +288,8 @@ def _check_records(
     samples = {s.id: s for s in project.pool_samples()}
     batch_of = project.store.batch_of()
     root = project.images_root
+    names = Counter(Path(i).name for i in samples)
+    by_name = {Path(i).name: i for i in samples if names[Path(i).name] == 1}  # unique names
     new = []
     for record in records:
         if record.cancelled:
@@ -287,6 +297,8 @@ def _check_records(
         key = record.key
         if key not in samples and Path(key).is_absolute() and Path(key).is_relative_to(root):
             key = Path(key).relative_to(root).as_posix()
+        if key not in samples and by_name.get(Path(key).name):
+            key = by_name[Path(key).name]
         sample = samples.get(key)
         if sample is None:
             raise LabelFileError(
@@ -318,7 +330,7 @@ def import_labels(
     project: Project, path: Path, outside_batch: bool = False, log: Log = print
 ) -> int:
     """Import a CSV or a Label Studio export; returns how many labels were new."""
-    records = _read_label_file(path, project.settings.task)
+    records = _read_label_file(path, project.settings.task, project.settings.classes)
     new = _check_records(project, records, path, outside_batch)
     store = project.store
     with store.transaction() as db:

@@ -185,8 +185,10 @@ class BoxLabels:
 
     task_name = "detection"
 
-    def __init__(self, classes: Sequence[str]) -> None:
+    def __init__(self, classes: Sequence[str], min_score: float = 0.3, max_boxes: int = 50) -> None:
         self.classes = list(classes)
+        self.min_score = min_score
+        self.max_boxes = max_boxes
 
     def task(self) -> DetectionTask:
         return DetectionTask(self.classes)
@@ -230,9 +232,21 @@ class BoxLabels:
     def from_guess(
         self, guess: dict[str, list], width: int, height: int, stored_size: int
     ) -> dict[str, list]:
+        """The detector's boxes in original pixels (0.1 px), those scoring at least
+        ``min_score``, at most ``max_boxes``: what an annotator can usefully correct."""
         sx, sy = width / stored_size, height / stored_size
+        kept = [
+            (box, label, score)
+            for box, label, score in zip(
+                guess["boxes"], guess["labels"], guess["scores"], strict=True
+            )
+            if score >= self.min_score
+        ][: self.max_boxes]
         return {
-            "boxes": [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in guess["boxes"]],
-            "labels": [self.classes[int(label) - 1] for label in guess["labels"]],
-            "scores": list(guess["scores"]),
+            "boxes": [
+                [round(x1 * sx, 1), round(y1 * sy, 1), round(x2 * sx, 1), round(y2 * sy, 1)]
+                for (x1, y1, x2, y2), _, _ in kept
+            ],
+            "labels": [self.classes[int(label) - 1] for _, label, _ in kept],
+            "scores": [round(float(score), 4) for _, _, score in kept],
         }
