@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tqdm.auto import tqdm
 
 from ll4al.al.pool import PoolError
 from ll4al.al.simulation import CycleError
-from ll4al.config import ConfigError, load_config, named_configs
+from ll4al.config import ConfigError, config_text, load_config, named_configs
+from ll4al.experiments.catalog import catalog
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
@@ -47,6 +49,12 @@ def _print_cycle(record: dict[str, Any]) -> None:
     )
 
 
+def show_progress(quiet: bool) -> bool:
+    """Progress bars only on a terminal: redirected to a file (``nohup ... 2> log``) their
+    carriage-return updates would fill it; the per-cycle lines still go to stdout."""
+    return not quiet and sys.stderr.isatty()
+
+
 def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
     config = load_config(config_name, overrides)
     out_dir = Path(out or Path("runs") / config.name)
@@ -54,7 +62,8 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
         f"{config.active.cycles} cycles -> {out_dir}"
     )
-    run_experiment(config, out_dir, progress=not quiet, on_cycle=_print_cycle, log=tqdm.write)
+    progress = show_progress(quiet)
+    run_experiment(config, out_dir, progress=progress, on_cycle=_print_cycle, log=tqdm.write)
     text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
     print("\n" + text)
     print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
@@ -69,6 +78,7 @@ def _report(args: argparse.Namespace) -> int:
         args.out,
         args.metric,
         args.baseline,
+        title=_config_name(Path(args.run_dir)),
         cost_minutes=args.cost_minutes,
         cost_money=args.cost_money,
         currency=args.currency,
@@ -78,15 +88,48 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_name(run_dir: Path) -> str:
+    """The name in the run's ``config.yaml`` (the report's title), else the folder's name."""
+    try:
+        name = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        name = None
+    return str(name) if name else run_dir.resolve().name
+
+
+def _configs(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        if not args.name:
+            raise ConfigError("which config? e.g. `ll4al configs show cifar10-cpu`")
+        print(config_text(args.name), end="")
+    elif args.action == "names":
+        print(catalog())
+    else:
+        print("\n".join(named_configs()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ll4al", description="Deep active learning with Learning Loss: what to label next."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="learning-loss vs random on the bundled digits data")
-    demo.add_argument("--out", default="ll4al-demo", help="output directory")
-    run = sub.add_parser("run", help="run an experiment from a config file or shipped name")
+    demo = sub.add_parser(
+        "demo",
+        help="learning-loss vs random on the bundled digits data",
+        description="Learning-loss against random on scikit-learn's bundled digits (3 seeds, "
+        "6 cycles; the shipped config `demo`, see `ll4al configs show demo`). Interrupt it "
+        "and run it again: it resumes.",
+    )
+    demo.add_argument("--out", default="ll4al-demo", help="output directory (default: ll4al-demo)")
+    run = sub.add_parser(
+        "run",
+        help="run an experiment from a config file or shipped name",
+        description="Run (or resume) every strategy and seed of a config. `ll4al configs` "
+        "lists the shipped configs, `ll4al configs show NAME` prints one to copy and edit, "
+        "`ll4al configs names` lists the data sets, models and strategies a config can name.",
+    )
     run.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
     run.add_argument("--out", help="output directory (default: runs/<config name>)")
     for command in (demo, run):
@@ -123,7 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--currency", help="the unit of --cost-money, e.g. RMB or USD")
 
-    sub.add_parser("configs", help="list the shipped configs")
+    configs = sub.add_parser(
+        "configs",
+        help="the shipped configs; `show NAME` prints one, `names` what a config can name",
+    )
+    configs.add_argument("action", nargs="?", choices=("list", "show", "names"), default="list")
+    configs.add_argument("name", nargs="?", help="the config to show")
     add_prefer_parser(sub)
     add_project_parsers(sub)
     return parser
@@ -139,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "configs":
-            print("\n".join(named_configs()))
-            return 0
+            return _configs(args)
         name = "demo" if args.command == "demo" else args.config
         return _experiment(name, args.out, args.overrides, args.quiet)
     except USER_ERRORS as err:

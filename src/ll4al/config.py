@@ -184,18 +184,22 @@ def named_configs() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Load a YAML file, or a shipped config by name (e.g. ``cifar10-cpu``)."""
+def config_text(name_or_path: str) -> str:
+    """The YAML text of a config file, or of a shipped config by name (with its comments)."""
     path = Path(name_or_path)
     if path.is_file():
-        text = path.read_text()
-    elif name_or_path in named_configs():
-        text = (resources.files("ll4al") / "configs" / f"{name_or_path}.yaml").read_text()
-    else:
-        raise ConfigError(
-            f"no config file {name_or_path!r} and no shipped config of that name; "
-            f"shipped: {', '.join(named_configs())}"
-        )
+        return path.read_text()
+    if name_or_path in named_configs():
+        return (resources.files("ll4al") / "configs" / f"{name_or_path}.yaml").read_text()
+    raise ConfigError(
+        f"no config file {name_or_path!r} and no shipped config of that name; "
+        f"shipped: {', '.join(named_configs())}"
+    )
+
+
+def load_config(name_or_path: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML file, or a shipped config by name (e.g. ``cifar10-cpu``)."""
+    text = config_text(name_or_path)
     try:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:

@@ -33,15 +33,15 @@ def load_digits(seed: int = 0, test_fraction: float = 0.3) -> TaskData:
     )
 
 
-def load_cifar10(root: str | Path, download: bool = False) -> TaskData:
+def load_cifar10(root: str | Path, download: bool = False, progress: bool = True) -> TaskData:
     """CIFAR-10 from an ImageFolder copy (``root/train``, ``root/test``) or torchvision's files.
 
     ``download=True`` lets torchvision fetch the official archive into ``root``.
     """
     root = Path(root).expanduser()
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x_train, y_train, classes = load_image_folder_split(root / "train")
-        x_test, y_test, test_classes = load_image_folder_split(root / "test")
+        x_train, y_train, classes = load_image_folder_split(root / "train", progress)
+        x_test, y_test, test_classes = load_image_folder_split(root / "test", progress)
         if classes != test_classes:
             raise ValueError(
                 f"{root}/train and {root}/test have different class folders "

@@ -158,16 +158,18 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(mean), tuple(std)
 
 
-def load_image_folder_split(root: Path) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+def load_image_folder_split(
+    root: Path, progress: bool = True
+) -> tuple[torch.Tensor, np.ndarray, list[str]]:
     """Decode an ImageFolder tree (``root/<class>/<image>``) at its native size, in colour:
     ``(images, targets, classes)`` with classes in sorted order."""
     paths, names = class_folders(root)
     classes = sorted(set(names))
     targets = np.asarray([classes.index(n) for n in names], dtype=np.int64)
-    return decode_images(root, paths, None, 3), targets, classes
+    return decode_images(root, paths, None, 3, progress), targets, classes
 
 
-def load_imagefolder(settings: DataSettings) -> TaskData:
+def load_imagefolder(settings: DataSettings, progress: bool = True) -> TaskData:
     """``data.name: imagefolder``: ``root/train/<class>/*`` is the pool, ``root/test/<class>/*``
     the test set; any class names, any image size (resized to ``data.image_size``), grayscale
     or colour (``data.channels``, by default 1 if every image is grayscale, else 3).
@@ -189,8 +191,8 @@ def load_imagefolder(settings: DataSettings) -> TaskData:
         image_channels(root / "train", train_paths), image_channels(root / "test", test_paths)
     )
     size = settings.image_size
-    x_train = decode_images(root / "train", train_paths, size, channels)
-    x_test = decode_images(root / "test", test_paths, size, channels)
+    x_train = decode_images(root / "train", train_paths, size, channels, progress)
+    x_test = decode_images(root / "test", test_paths, size, channels, progress)
     if x_train.shape[2:] != x_test.shape[2:]:
         raise ConfigError(
             f"train and test images differ in size ({tuple(x_train.shape[2:])} vs "

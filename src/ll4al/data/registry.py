@@ -29,33 +29,38 @@ class DataSet:
     that need class probabilities, the augmentation) before anything is loaded or trained.
     """
 
-    load: Callable[[DataSettings], TaskData]
+    #: ``load(settings, progress)``: progress shows a bar while images are decoded.
+    load: Callable[[DataSettings, bool], TaskData]
     task: Callable[[], TaskAdapter]
 
 
 DATA_SETS: dict[str, DataSet] = {
-    "digits": DataSet(lambda settings: load_digits(seed=0), ClassificationTask),
+    "digits": DataSet(lambda settings, progress: load_digits(seed=0), ClassificationTask),
     "cifar10": DataSet(
-        lambda settings: load_cifar10(settings.resolved_root(), download=settings.download),
+        lambda settings, progress: load_cifar10(
+            settings.resolved_root(), download=settings.download, progress=progress
+        ),
         ClassificationTask,
     ),
     "face-keypoints": DataSet(
-        lambda settings: load_face_keypoints(settings.resolved_root()),
+        lambda settings, progress: load_face_keypoints(settings.resolved_root()),
         lambda: KeypointTask(FACE_FLIP_PAIRS, FACE_IMAGE_SIZE, FACE_KEYPOINTS),
     ),
     # BCCD's VOC folder sits in <root>/BCCD; PASCAL VOC's in VOCdevkit/VOC2007 (or 2012), the
     # folder data.root names. VOC 2012's test annotations are not public: its val is the test.
     "bccd": DataSet(
-        lambda settings: load_voc(_voc_folder(settings.resolved_root(), "BCCD"), BCCD_CLASSES),
+        lambda settings, progress: load_voc(
+            _voc_folder(settings.resolved_root(), "BCCD"), BCCD_CLASSES
+        ),
         lambda: DetectionTask(BCCD_CLASSES),
     ),
     "voc2007": DataSet(
-        lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES),
+        lambda settings, progress: load_voc(settings.resolved_root(), VOC_CLASSES),
         lambda: DetectionTask(VOC_CLASSES),
     ),
     "imagefolder": DataSet(load_imagefolder, ClassificationTask),
     "voc2012": DataSet(
-        lambda settings: load_voc(settings.resolved_root(), VOC_CLASSES, "train", "val"),
+        lambda settings, progress: load_voc(settings.resolved_root(), VOC_CLASSES, "train", "val"),
         lambda: DetectionTask(VOC_CLASSES),
     ),
 }
@@ -73,9 +78,9 @@ def data_set(name: str) -> DataSet:
     return DATA_SETS[name]
 
 
-def load_task_data(settings: DataSettings) -> TaskData:
+def load_task_data(settings: DataSettings, progress: bool = True) -> TaskData:
     """The data the settings name, with the validation hold-out they ask for, if any."""
-    data = data_set(settings.name).load(settings)
+    data = data_set(settings.name).load(settings, progress)
     if settings.validation:
         try:
             data = hold_out(data, settings.validation)

@@ -58,7 +58,7 @@ def run_experiment(
     ``results.jsonl``. ``log`` receives a line when saved cycles are resumed."""
     out_dir = Path(out_dir)
     validate_config(config)
-    data = load_task_data(config.data)
+    data = load_task_data(config.data, progress)
     check_protocol_fits(config.active, len(data.train))
     if data.train.targets is None or data.test.targets is None:
         raise ConfigError("a simulated experiment needs the labels of the pool and test set")
