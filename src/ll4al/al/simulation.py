@@ -154,6 +154,7 @@ class ActiveLearningRun:
             )
             session.accept(self.pool, batch, self.oracle(batch.indices))
             record["query_seconds"] = round(time.perf_counter() - started, 2)
+            record.update({f"query_{k}": v for k, v in spec.strategy.last_query_info.items()})
         self.records.append(record)
         self.next_cycle = cycle + 1
         self._save()

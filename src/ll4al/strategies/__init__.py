@@ -9,6 +9,8 @@ from ll4al.strategies.coreset import CoreSetStrategy
 from ll4al.strategies.egl import ExpectedGradientLengthStrategy
 from ll4al.strategies.entropy import EntropyStrategy
 from ll4al.strategies.learning_loss import LearningLossStrategy
+from ll4al.strategies.learning_loss_balanced import LearningLossBalancedStrategy
+from ll4al.strategies.learning_loss_budget import LearningLossBudgetStrategy
 from ll4al.strategies.learning_loss_diverse import LearningLossDiverseStrategy
 from ll4al.strategies.least_confidence import LeastConfidenceStrategy
 from ll4al.strategies.margin import MarginStrategy
@@ -22,6 +24,8 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         CoreSetStrategy,
         LearningLossStrategy,
         LearningLossDiverseStrategy,
+        LearningLossBalancedStrategy,
+        LearningLossBudgetStrategy,
         MarginStrategy,
         LeastConfidenceStrategy,
         BaldStrategy,
@@ -35,7 +39,8 @@ def get_strategy(name: str) -> QueryStrategy:
     """A strategy by its name, with default settings.
 
     ``random``, ``entropy``, ``core-set``, ``learning-loss``, ``margin``, ``least-confidence``,
-    ``bald``, ``badge``, ``egl``, ``learning-loss-diverse``.
+    ``bald``, ``badge``, ``egl``, ``learning-loss-diverse``, ``learning-loss-balanced``,
+    ``learning-loss-budget``.
     """
     try:
         return STRATEGIES[name]()
@@ -50,6 +55,8 @@ __all__ = [
     "CoreSetStrategy",
     "EntropyStrategy",
     "ExpectedGradientLengthStrategy",
+    "LearningLossBalancedStrategy",
+    "LearningLossBudgetStrategy",
     "LearningLossDiverseStrategy",
     "LearningLossStrategy",
     "LeastConfidenceStrategy",

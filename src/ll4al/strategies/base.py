@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
@@ -45,6 +45,10 @@ class QueryStrategy(ABC):
     #: Whether it reads a per-sample uncertainty score (``TaskAdapter.has_uncertainty``):
     #: class-probability entropy, or a task's own (detection).
     needs_uncertainty: ClassVar[bool] = False
+    #: What the last ``select`` wants on the record of its cycle (e.g. ``{"mode": "typical"}``;
+    #: JSON values). ``query`` empties it first thing, so it never describes an
+    #: earlier query; the simulated run adds it to the cycle's record as ``query_<key>``.
+    last_query_info: dict[str, Any] = {}
 
     @classmethod
     def unmet_needs(cls, task: TaskAdapter) -> list[str]:
@@ -65,6 +69,7 @@ class QueryStrategy(ABC):
         k: int,
         rng: np.random.Generator,
     ) -> np.ndarray:
+        self.last_query_info = {}
         labeled = np.asarray(labeled, dtype=np.int64)
         candidates = np.asarray(candidates, dtype=np.int64)
         if len(candidates) == 0:
