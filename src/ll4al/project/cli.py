@@ -1,9 +1,11 @@
-"""The labeling project's commands: ``init``, ``query``, ``import``, ``status``, ``export``."""
+"""The labeling project's commands: ``init``, ``query``, ``import``, ``status``, ``export``,
+``label``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -20,7 +22,7 @@ from ll4al.project.commands import (
 from ll4al.project.project import Project
 from ll4al.project.settings import TASKS
 
-COMMANDS = ("init", "query", "import", "status", "export")
+COMMANDS = ("init", "query", "import", "status", "export", "label")
 
 
 def add_project_parsers(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +82,25 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("project")
     e.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     e.add_argument("--out", required=True, help="file (csv, labelstudio) or folder")
-    for parser in (init, q, i, s, e):
+    lab = sub.add_parser(
+        "label",
+        help="label the open batch in the browser (needs ll4al[web])",
+        description="Serve a labeling page for the project's open batch: the image, the "
+        "model's guess and score, a button per class (keys 1-9), skip and undo. Every answer "
+        "is stored at once; reopening the page resumes at the first unanswered image.",
+    )
+    lab.add_argument("project")
+    lab.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    lab.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only); another one lets "
+        "anyone who reaches it label, and prints a warning",
+    )
+    lab.add_argument(
+        "--annotator", help="the name stored with every label (default: your user name)"
+    )
+    for parser in (init, q, i, s, e, lab):
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -119,6 +139,8 @@ def run_project_command(args: argparse.Namespace) -> int:
         )
         project.close()
         return 0
+    if args.command == "label":
+        return _label(args)
     project = Project.open(args.project)
     try:
         with project.lock():
@@ -137,4 +159,28 @@ def run_project_command(args: argparse.Namespace) -> int:
                 export(project, args.format, Path(args.out))
     finally:
         project.close()
+    return 0
+
+
+#: What Flask needs besides itself; a missing one means the ``web`` extra is not installed.
+_WEB_PACKAGES = {"flask", "werkzeug", "jinja2", "itsdangerous", "markupsafe", "click", "blinker"}
+
+
+def _label(args: argparse.Namespace) -> int:
+    try:
+        from ll4al.project.web import serve
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in _WEB_PACKAGES:
+            raise
+        print('ll4al: error: `ll4al label` needs Flask: pip install "ll4al[web]"', file=sys.stderr)
+        return 2
+    Project.open(args.project).close()  # not a project: the usual one-line error
+    serve(
+        args.project,
+        args.annotator,
+        args.host,
+        args.port,
+        log=print,
+        warn=lambda line: print(line, file=sys.stderr),
+    )
     return 0

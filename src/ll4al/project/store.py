@@ -2,8 +2,11 @@
 
 One transaction per command (``Store.transaction``), WAL journal: a process killed mid-command
 leaves the database as it was before the command, never half a batch or half an import.
-Labels are never updated or deleted: a second annotator's label, or a changed mind, is a new
-row, and ``decided_labels`` applies the stated rule to decide what the model trains on.
+Labels are never updated: a second annotator's label, or a changed mind, is a new row, and
+``decided_labels`` applies the stated rule to decide what the model trains on. Nor are they
+deleted, with a single exception: undo on the labeling page (``ll4al label``), where
+``delete_web_label`` removes one row by id, and only a row the page itself wrote
+(``source = 'web'``) for the annotator who asks.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ CREATE TABLE IF NOT EXISTS labels (
     annotator TEXT NOT NULL,
     seconds REAL,
     created TEXT NOT NULL,
-    source TEXT NOT NULL,           -- the file it was imported from, or 'init'
+    source TEXT NOT NULL,           -- the file it was imported from, or 'web' (ll4al label)
     batch INTEGER REFERENCES batches(id),
     UNIQUE (sample, annotator, value)
 );
@@ -65,6 +68,12 @@ CREATE TABLE IF NOT EXISTS rounds (
     created TEXT NOT NULL
 );
 """
+
+
+_INSERT_LABEL = (
+    "INSERT OR IGNORE INTO labels (sample, value, annotator, seconds, created, source, batch) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def now() -> str:
@@ -89,6 +98,10 @@ class NewLabel:
     seconds: float | None
     source: str
     batch: int | None
+
+
+def _label_row(n: NewLabel, created: str) -> tuple:
+    return (n.sample, json.dumps(n.value), n.annotator, n.seconds, created, n.source, n.batch)
 
 
 class Store:
@@ -131,6 +144,15 @@ class Store:
         )
         return [Sample(**dict(row)) for row in rows]
 
+    def proposed_sample(self, sample_id: str) -> Sample | None:
+        """The sample with this id if some batch proposed it, else None."""
+        row = self.db.execute(
+            "SELECT * FROM samples WHERE id = ? AND EXISTS "
+            "(SELECT 1 FROM batch_items WHERE sample = samples.id)",
+            (sample_id,),
+        ).fetchone()
+        return None if row is None else Sample(**dict(row))
+
     # --- labels ------------------------------------------------------------------------
 
     def add_labels(self, db: sqlite3.Connection, labels: Sequence[NewLabel]) -> int:
@@ -138,18 +160,46 @@ class Store:
         importing a file twice changes nothing. Returns how many were new."""
         created = now()
         before = db.total_changes
-        db.executemany(
-            "INSERT OR IGNORE INTO labels (sample, value, annotator, seconds, created, source, "
-            "batch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (n.sample, json.dumps(n.value), n.annotator, n.seconds, created, n.source, n.batch)
-                for n in labels
-            ],
-        )
+        db.executemany(_INSERT_LABEL, [_label_row(n, created) for n in labels])
         return db.total_changes - before
+
+    def add_label(self, db: sqlite3.Connection, label: NewLabel) -> int | None:
+        """Insert one label; its row id, or None when the same label (sample, annotator,
+        value) is already stored."""
+        cursor = db.execute(_INSERT_LABEL, _label_row(label, now()))
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def delete_web_label(
+        self, db: sqlite3.Connection, label_id: int, annotator: str
+    ) -> sqlite3.Row | None:
+        """Undo on the labeling page: delete label ``label_id`` if the page wrote it
+        (``source = 'web'``) for ``annotator``; the deleted row, or None (nothing deleted).
+
+        The only way a label leaves the database; a batch it completed is open again."""
+        row = db.execute(
+            "SELECT * FROM labels WHERE id = ? AND source = 'web' AND annotator = ?",
+            (label_id, annotator),
+        ).fetchone()
+        if row is None:
+            return None
+        db.execute("DELETE FROM labels WHERE id = ?", (label_id,))
+        db.execute(
+            "UPDATE batches SET status = 'open' WHERE status = 'done' AND EXISTS ("
+            "SELECT 1 FROM batch_items i WHERE i.batch = batches.id AND NOT EXISTS ("
+            "SELECT 1 FROM labels l WHERE l.sample = i.sample))"
+        )
+        return row
 
     def labels(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM labels ORDER BY id").fetchall()
+
+    def labels_in_batch(self, batch_id: int) -> list[sqlite3.Row]:
+        """Every label of the batch's samples (from any source or batch), oldest first."""
+        return self.db.execute(
+            "SELECT l.* FROM labels l JOIN batch_items i ON i.sample = l.sample "
+            "WHERE i.batch = ? ORDER BY l.id",
+            (batch_id,),
+        ).fetchall()
 
     def decided_labels(self) -> dict[str, Any]:
         """The label each labeled sample trains on.
