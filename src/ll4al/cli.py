@@ -15,6 +15,7 @@ from ll4al.al.pool import PoolError
 from ll4al.al.simulation import CycleError
 from ll4al.config import ConfigError, config_text, load_config, named_configs
 from ll4al.experiments.catalog import catalog
+from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
@@ -23,6 +24,7 @@ from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS
 from ll4al.project.cli import add_project_parsers, run_project_command
 from ll4al.project.formats import LabelFileError
 from ll4al.project.project import ProjectError
+from ll4al.tasks import MetricError
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -34,6 +36,11 @@ USER_ERRORS = (
     ReportError,
     LabelFileError,
     ProjectError,
+    MetricError,
+    PermissionError,  # a read-only --out, say: the message names the file
+    NotADirectoryError,
+    FileExistsError,
+    IsADirectoryError,
 )
 
 
@@ -57,6 +64,7 @@ def show_progress(quiet: bool) -> bool:
 
 def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
     config = load_config(config_name, overrides)
+    check_name(config.name)  # before it becomes a path
     out_dir = Path(out or Path("runs") / config.name)
     print(
         f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "demo" if args.command == "demo" else args.config
         return _experiment(name, args.out, args.overrides, args.quiet)
     except USER_ERRORS as err:
-        print(f"ll4al: error: {err}", file=sys.stderr)
+        print(f"ll4al: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nll4al: interrupted; run the same command again to resume.", file=sys.stderr)

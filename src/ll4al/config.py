@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -59,6 +60,9 @@ class TrainSettings:
     lpm_weight: float = 1.0
     margin: float = 1.0
     stop_gradient_epoch: int = 120
+    #: Under torchrun: batch-norm statistics over all ranks' samples of a batch (as one
+    #: process computes them) instead of each rank's own.
+    sync_batchnorm: bool = False
     #: The task's training-time augmentation by name (``crop-flip`` for classification,
     #: ``flip`` for keypoints), or ``none``.
     augment: str = "crop-flip"
@@ -115,19 +119,72 @@ class ExperimentConfig:
         they existed still resume.
         """
         values = {k: v for k, v in self.to_dict().items() if k not in ("strategies", "seeds")}
-        for key in _ADDED_LATER:
-            if values["data"][key] is None:
-                del values["data"][key]
+        for (section, key), default in _ADDED_LATER.items():
+            if values[section][key] == default:
+                del values[section][key]
         return values
 
 
-_ADDED_LATER = ("image_size", "channels")  # data settings of the image folder data set
+#: Settings added after runs were first saved, with their defaults (the image folder's data
+#: settings, DDP's synchronised batch norm).
+_ADDED_LATER = {
+    ("data", "image_size"): None,
+    ("data", "channels"): None,
+    ("train", "sync_batchnorm"): False,
+}
 
 
 def _expects_list(hint: Any) -> bool:
     return typing.get_origin(hint) is list or any(
         typing.get_origin(arg) is list for arg in typing.get_args(hint)
     )
+
+
+def _one_line(err: Exception) -> str:
+    """An error's message in one line (YAML's span several, with a pointer to the column)."""
+    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(err).split())
+
+
+def _type_name(hint: Any) -> str:
+    """How an expected type reads in a message: ``an integer``, ``a list of strings``."""
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if hint in names:
+        return names[hint]
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+        return f"a list of {plural.get(item, 'values')}"
+    args = typing.get_args(hint)
+    if args and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return " or ".join(_type_name(a) for a in rest) + " or null"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value has the type a settings field declares (int: not bool; float: an
+    int or a float; ``list[X]``: every element; ``X | None``: either)."""
+    if hint is Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, args[0]) for v in value) if args else True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint) if isinstance(hint, type) else True
 
 
 def build_settings(cls: type, values: Any, where: str) -> Any:
@@ -151,6 +208,8 @@ def build_settings(cls: type, values: Any, where: str) -> Any:
             value = build_settings(hint, value, name)
         elif _expects_list(hint) and value is not None and not isinstance(value, list):
             raise ConfigError(f"{name} must be a list, e.g. [{value}], got {value!r}")
+        elif not _fits(value, hint):
+            raise ConfigError(f"{name} must be {_type_name(hint)}, got {value!r}")
         kwargs[key] = value
     try:
         return cls(**kwargs)
@@ -164,6 +223,8 @@ def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed as YAML) to a config mapping."""
+    if overrides and not isinstance(values, dict):
+        raise ConfigError(f"the config must be a mapping, got {type(values).__name__}")
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -174,7 +235,12 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"cannot set {dotted!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise ConfigError(
+                f"--set {dotted}: {raw!r} is not a valid YAML value ({_one_line(err)})"
+            ) from None
     return values
 
 
@@ -203,5 +269,5 @@ def load_config(name_or_path: str, overrides: list[str] | None = None) -> Experi
     try:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{name_or_path} is not valid YAML: {err}") from err
+        raise ConfigError(f"{name_or_path} is not valid YAML: {_one_line(err)}") from err
     return config_from_dict(apply_overrides(values, overrides or []))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,21 +20,94 @@ class CorruptFileError(ValueError):
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, turning a corrupt one into an error that names the file."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        message = f"{path} is corrupt (not UTF-8 text: {err}); it was left as it is"
+        raise CorruptFileError(message) from err
     except json.JSONDecodeError as err:
         message = f"{path} is corrupt (not valid JSON: {err}); it was left as it is"
         raise CorruptFileError(message) from err
 
 
+def read_json_lines(path: str | Path) -> list[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON-lines file; a line that is
+    not UTF-8 text or not JSON is a ``CorruptFileError`` naming the file and the line."""
+    rows = []
+    for number, raw in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise CorruptFileError(f"{path}:{number} is not UTF-8 text ({err})") from err
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise CorruptFileError(f"{path}:{number} is not valid JSON: {err}") from err
+    return rows
+
+
+@contextmanager
+def file_lock(path: str | Path, wait: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on the lock file ``path`` (created if missing, never truncated,
+    never followed if it is a symbolic link); yields whether it was obtained. The operating
+    system releases it when the process dies."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            message = f"{path} is a symbolic link, not a lock file; remove it and run again"
+            raise CorruptFileError(message) from None
+        raise
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(path: Path) -> None:
+    """Flush a folder's entries (a rename) to disk, where the file system lets a folder be
+    opened and synced; the rename itself has happened either way."""
+    try:
+        _fsync(path)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; once the block succeeds it replaces ``path``."""
+    """Yield a temporary path beside ``path``; once the block succeeds it replaces ``path``.
+
+    The temporary file is flushed to disk before it replaces ``path`` and the folder after,
+    so that a power cut leaves the old file or the new one, never an empty one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")  # one per process
+    owner = f"{os.getpid()}-{threading.get_ident()}"  # one per process and thread
+    tmp = path.with_name(f".{path.name}.{owner}.tmp{path.suffix}")
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

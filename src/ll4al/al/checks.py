@@ -56,11 +56,14 @@ def check_runtime(device: str, precision: str) -> None:
 
 def check_active(active: ActiveSettings) -> None:
     """The cycle's sizes make sense on their own (their fit to a pool comes once it is known)."""
-    if min(active.query_size, active.subset, active.cycles) < 1 or active.initial < 2:
+    if active.initial < 2:
         raise ConfigError(
-            "active.initial must be >= 2 (training needs two labels), and query_size, "
-            "subset and cycles >= 1"
+            f"active.initial must be >= 2 (training needs two labels), got {active.initial}"
         )
+    for key in ("query_size", "subset", "cycles"):
+        value = getattr(active, key)
+        if value < 1:
+            raise ConfigError(f"active.{key} must be >= 1, got {value}")
     if active.query_size > active.subset:
         raise ConfigError(
             f"active.query_size ({active.query_size}) is larger than active.subset "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,17 +80,42 @@ class Pool:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Pool:
+        """The pool ``to_dict`` saved; anything else (an index listed twice, a missing key,
+        an index out of range) is a ``PoolError`` saying what is wrong."""
         try:
-            return cls(int(state["size"]), {int(i): lab for i, lab in state["labeled"]})
+            if not isinstance(state, dict):
+                raise TypeError(f"a mapping is needed, got {type(state).__name__}")
+            size, labeled = state["size"], state["labeled"]
+            if not isinstance(size, int) or isinstance(size, bool):
+                raise TypeError(f"size must be an integer, got {size!r}")
+            if not isinstance(labeled, list):
+                raise TypeError(f"labeled must be a list, got {type(labeled).__name__}")
+            pairs = []
+            for pair in labeled:
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise TypeError(f"labeled holds {pair!r}, not an [index, label] pair")
+                index, label = pair
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise TypeError(f"labeled index {index!r} is not an integer")
+                pairs.append((index, label))
+            indices = [i for i, _ in pairs]
+            if len(set(indices)) != len(indices):
+                twice = sorted(i for i, n in Counter(indices).items() if n > 1)
+                raise ValueError(f"indices listed twice: {twice[:5]}")
+            return cls(size, dict(pairs))
         except (KeyError, TypeError, ValueError) as err:
-            raise PoolError(f"not a valid pool state: {err}") from err
+            message = f"missing {err}" if isinstance(err, KeyError) else str(err)
+            raise PoolError(f"not a valid pool state: {message}") from err
 
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Pool:
-        return cls.from_dict(read_json(path))
+        try:
+            return cls.from_dict(read_json(path))
+        except PoolError as err:
+            raise PoolError(f"{path}: {err}; it was left as it is") from err
 
 
 class SimulatedOracle:

@@ -21,7 +21,7 @@ from ll4al.al.pool import Oracle, Pool, PoolError
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.al.training import NonFiniteLossError, TrainSettings
 from ll4al.config import ActiveSettings
-from ll4al.files import read_json, write_json_atomic
+from ll4al.files import CorruptFileError, read_json, write_json_atomic
 from ll4al.strategies import QueryStrategy
 
 
@@ -76,13 +76,7 @@ class ActiveLearningRun:
 
     def _load_or_start(self) -> tuple[Pool, int, list[dict[str, Any]]]:
         if self.state_path.exists():
-            state = read_json(self.state_path)
-            if state.get("fingerprint") != self._fingerprint_digest():
-                raise PoolError(
-                    f"{self.state_path} was written by a different configuration; "
-                    "use another output directory or delete that run to start over"
-                )
-            return Pool.from_dict(state["pool"]), int(state["next_cycle"]), state["records"]
+            return self._load_state()
         pool = Pool(len(self.pool_data))
         initial = self.spec.active.initial
         if initial > pool.size:
@@ -92,6 +86,41 @@ class ActiveLearningRun:
         batch = self.session.initial_batch(pool, initial)
         self.session.accept(pool, batch, self.oracle(batch.indices))
         return pool, 0, []
+
+    def _load_state(self) -> tuple[Pool, int, list[dict[str, Any]]]:
+        """The saved state, checked: anything but what ``_save`` writes (a list, a missing
+        pool, a cycle that is not a number, an index labeled twice) is a ``CorruptFileError``
+        naming the file, which is left as it is."""
+        path = self.state_path
+        state = read_json(path)
+
+        def corrupt(problem: str) -> CorruptFileError:
+            return CorruptFileError(f"{path} is corrupt ({problem}); it was left as it is")
+
+        if not isinstance(state, dict):
+            raise corrupt(f"a JSON object is needed, got {type(state).__name__}")
+        if state.get("fingerprint") != self._fingerprint_digest():
+            raise PoolError(
+                f"{path} was written by a different configuration; "
+                "use another output directory or delete that run to start over"
+            )
+        missing = [k for k in ("pool", "next_cycle", "records") if k not in state]
+        if missing:
+            raise corrupt(f"it lacks {', '.join(missing)}")
+        next_cycle, records = state["next_cycle"], state["records"]
+        if not isinstance(next_cycle, int) or isinstance(next_cycle, bool) or next_cycle < 0:
+            raise corrupt(f"next_cycle must be a whole number >= 0, got {next_cycle!r}")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise corrupt("records must be a list of objects")
+        if len(records) != next_cycle:
+            raise corrupt(f"{len(records)} records for {next_cycle} finished cycles")
+        try:
+            pool = Pool.from_dict(state["pool"])
+        except PoolError as err:
+            raise corrupt(str(err)) from err
+        if pool.size != len(self.pool_data):
+            raise corrupt(f"its pool has {pool.size} samples, the data set {len(self.pool_data)}")
+        return pool, next_cycle, records
 
     def _save(self) -> None:
         write_json_atomic(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ll4al.config import ConfigError
 from ll4al.data.arrays import ArrayDataset, TaskData, split_by_group
 from ll4al.data.imagefolder import channel_stats, load_image_folder_split
+from ll4al.files import CorruptFileError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -43,7 +47,7 @@ def load_cifar10(root: str | Path, download: bool = False, progress: bool = True
         x_train, y_train, classes = load_image_folder_split(root / "train", progress)
         x_test, y_test, test_classes = load_image_folder_split(root / "test", progress)
         if classes != test_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"{root}/train and {root}/test have different class folders "
                 f"({classes} vs {test_classes}); labels would not match"
             )
@@ -96,10 +100,32 @@ def load_face_keypoints(root: str | Path, test_fraction: float = 0.2, seed: int 
     path = Path(root).expanduser() / "face64.npz"
     if not path.is_file():
         raise FileNotFoundError(f"face keypoint data {path} not found; point data.root at it")
-    with np.load(path, allow_pickle=False) as npz:
-        x, kp, ids = npz["x"], npz["kp"], npz["image_id"]
-    if x.shape[1:] != (*FACE_IMAGE_SIZE, 3) or kp.shape[1:] != (FACE_KEYPOINTS, 2):
-        raise ValueError(f"{path}: expected x [N, 64, 64, 3] and kp [N, 14, 2]")
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a single .npy array
+            raise ValueError("one array, not an .npz archive")
+        with npz:
+            missing = [key for key in ("x", "kp", "image_id") if key not in npz.files]
+            if missing:
+                raise KeyError(missing)
+            x, kp, ids = npz["x"], npz["kp"], npz["image_id"]
+    except KeyError as err:
+        message = f"{path} lacks the array(s) {err.args[0]} (it needs x, kp and image_id)"
+        raise CorruptFileError(message) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise CorruptFileError(f"{path} is not a readable .npz file ({err})") from None
+    if (
+        x.shape[1:] != (*FACE_IMAGE_SIZE, 3)
+        or x.dtype != np.uint8
+        or kp.shape != (len(x), FACE_KEYPOINTS, 2)
+        or ids.shape != (len(x),)
+        or not len(x)
+    ):
+        raise CorruptFileError(
+            f"{path}: expected x [N, 64, 64, 3] uint8, kp [N, 14, 2] and image_id [N] with "
+            f"N > 0; got x {list(x.shape)} {x.dtype}, kp {list(kp.shape)}, "
+            f"image_id {list(ids.shape)}"
+        )
     train, test = split_by_group(ids, round(test_fraction * len(ids)), seed)
     images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     mean, std = channel_stats(images[train])

@@ -120,6 +120,11 @@ def load_voc_split(
         targets.append(
             {"boxes": boxes, "labels": annotation["labels"], "difficult": annotation["difficult"]}
         )
+    if not any(target["boxes"] for target in targets):
+        raise CorruptFileError(
+            f"VOC split {split!r} of {root} has no boxes at all (each was missing or "
+            "degenerate): nothing to train on or to compute mAP with"
+        )
     return torch.from_numpy(np.stack(images)), targets
 
 

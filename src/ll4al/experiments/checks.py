@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ll4al.al.checks import check_active, check_runtime, check_strategies, check_training
 from ll4al.config import ConfigError, ExperimentConfig
 from ll4al.data.registry import data_set
@@ -9,6 +11,7 @@ from ll4al.data.registry import data_set
 
 def validate_config(config: ExperimentConfig) -> None:
     """Catch impossible settings: unknown names, strategies unfit for the data set's task."""
+    check_name(config.name)
     if not config.seeds or not config.strategies:
         raise ConfigError("at least one seed and one strategy are needed")
     task = data_set(config.data.name).task()
@@ -20,3 +23,13 @@ def validate_config(config: ExperimentConfig) -> None:
             f"data.validation must be an integer >= 0, got {config.data.validation!r}"
         )
     check_active(config.active)
+
+
+def check_name(name: str) -> None:
+    """A config's name is the default output folder (``runs/<name>``): a plain folder name,
+    so that it can never point outside ``runs/`` (``../x``) or at ``runs/`` itself."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in (".", ".."):
+        raise ConfigError(
+            f"name {name!r} is not a plain folder name (letters, digits, '.', '_' and '-'; "
+            "not '.' or '..'): it names the output folder runs/<name>"
+        )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ll4al.files import file_lock
 
 
 @contextmanager
@@ -15,15 +16,8 @@ def claim(run_dir: Path, wait: bool) -> Iterator[bool]:
     Why: the same ``ll4al run`` started in several processes (one per GPU, or one
     single-threaded process per CPU core) then shares the runs instead of repeating them.
     The lock is the operating system's (``flock``), so it is released when a worker dies.
+    The lock file is opened without truncating it and never through a symbolic link.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(run_dir / "lock", wait) as obtained:
+        yield obtained

@@ -9,6 +9,7 @@ waiting for the runs others hold, so every process finishes with the complete
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from ll4al.al.checks import check_protocol_fits
 from ll4al.al.pool import SimulatedOracle
 from ll4al.al.session import LearnerRecipe
 from ll4al.al.simulation import ActiveLearningRun, RunSpec
-from ll4al.config import ConfigError, ExperimentConfig
+from ll4al.config import ConfigError, ExperimentConfig, config_from_dict
 from ll4al.data.registry import data_set, load_task_data
 from ll4al.experiments.checks import validate_config
 from ll4al.experiments.claims import claim
-from ll4al.files import write_text_atomic
+from ll4al.files import CorruptFileError, file_lock, read_json_lines, write_text_atomic
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
 
@@ -36,15 +37,132 @@ def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:
     return out_dir / "runs" / f"{strategy}-seed{seed}"
 
 
-def write_results(out_dir: Path, runs: list[ActiveLearningRun]) -> list[dict[str, Any]]:
-    """Rewrite ``results.jsonl`` from the runs' saved records, sorted by strategy, seed and
-    cycle: a resumed run never duplicates a line, and runs of other configs are left out."""
-    records = sorted(
-        (r for run in runs for r in run.records),
-        key=lambda r: (r["strategy"], r["seed"], r["cycle"]),
-    )
-    write_text_atomic(out_dir / RESULTS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+CONFIG_FILE = "config.yaml"
+LOCK_FILE = "results.jsonl.lock"
+_KEY = ("strategy", "seed", "cycle")
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(record[k] for k in _KEY)
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The records of an ``ll4al run`` results file (none if it does not exist); a file that
+    is corrupt, repeats a record or holds records another command wrote (``ll4al prefer``'s)
+    is an error naming it, and is left as it is."""
+    if not path.exists():
+        return []
+    records, seen = [], {}
+    for number, record in read_json_lines(path):
+        if not isinstance(record, dict) or not all(
+            isinstance(record.get(k), kind) and not isinstance(record.get(k), bool)
+            for k, kind in zip(_KEY, (str, int, int), strict=True)
+        ):
+            raise ConfigError(
+                f"{path}:{number} is not a record of `ll4al run` (it needs strategy, seed and "
+                "cycle; `ll4al prefer` writes results.jsonl too); use another --out "
+                "(the folder was left as it is)"
+            )
+        key = _key(record)
+        if key in seen:
+            raise CorruptFileError(f"{path}:{number} repeats the record of line {seen[key]}")
+        seen[key] = number
+        records.append(record)
     return records
+
+
+def write_results(out_dir: Path, runs: list[ActiveLearningRun]) -> list[dict[str, Any]]:
+    """Merge the runs' records into ``results.jsonl`` and return all of its records, sorted by
+    strategy, seed and cycle.
+
+    Under a lock on ``results.jsonl.lock``, the file is read, united with the runs' records by
+    (strategy, seed, cycle) (the runs' win; they are deterministic anyway) and replaced
+    atomically. So the file never shrinks: a resumed run never duplicates a line, a rerun with
+    fewer strategies or seeds keeps the others' rows, and workers writing at once never drop
+    each other's rows.
+    """
+    path = out_dir / RESULTS_FILE
+    with file_lock(out_dir / LOCK_FILE):
+        merged = {_key(r): r for r in read_results(path)}
+        merged.update({_key(r): r for run in runs for r in run.records})
+        records = [merged[key] for key in sorted(merged)]
+        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """The dotted keys at which two nested mappings differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = [*old, *(k for k in new if k not in old)]
+        found = []
+        for key in keys:
+            name = f"{where}.{key}" if where else str(key)
+            if key not in old or key not in new:
+                found.append(name)
+            else:
+                found += _differences(old[key], new[key], name)
+        return found
+    return [] if old == new else [where]
+
+
+def _folder_config(out_dir: Path, config: ExperimentConfig) -> ExperimentConfig | None:
+    """The config of the results already in ``out_dir`` (None if there are none), checked to
+    be the same experiment as ``config`` but for its strategies and seeds."""
+    path = out_dir / CONFIG_FILE
+    if not path.exists():
+        return None
+    try:
+        values = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        saved = config_from_dict(values if values is not None else {})
+    except (yaml.YAMLError, UnicodeDecodeError, ConfigError) as err:
+        message = " ".join(str(err).split())
+        raise CorruptFileError(f"{path} is not a readable config ({message})") from None
+    differ = _differences(saved.fingerprint(), config.fingerprint())
+    if differ:
+        old, new = saved.fingerprint(), config.fingerprint()
+        shown = "; ".join(f"{k}: {_at(old, k)!r} there, {_at(new, k)!r} here" for k in differ[:5])
+        raise ConfigError(
+            f"{out_dir} holds results of a different configuration ({shown}); use another "
+            "--out, or the same settings (only strategies and seeds may change)"
+        )
+    return saved
+
+
+def _at(values: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return "(unset)"
+        values = values[part]
+    return values
+
+
+def check_out_dir(out_dir: Path, config: ExperimentConfig) -> None:
+    """Refuse, before anything is loaded or written, an output folder that is a file, or
+    that holds results another command or another configuration wrote."""
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{existing} is a file, not a folder; use another --out")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{existing} is not writable; use another --out")
+    if out_dir.is_dir():
+        read_results(out_dir / RESULTS_FILE)
+        _folder_config(out_dir, config)
+
+
+def _write_folder_config(out_dir: Path, config: ExperimentConfig) -> None:
+    """Write ``config.yaml``: this config, with the strategies and seeds of the results the
+    folder already holds added, so that it describes all of them (under the results lock, so
+    workers with different lists add up)."""
+    with file_lock(out_dir / LOCK_FILE):
+        saved = _folder_config(out_dir, config)
+        values = config.to_dict()
+        if saved is not None:
+            values["strategies"] = [
+                *saved.strategies,
+                *(s for s in config.strategies if s not in saved.strategies),
+            ]
+            values["seeds"] = [*saved.seeds, *(s for s in config.seeds if s not in saved.seeds)]
+        write_text_atomic(out_dir / CONFIG_FILE, yaml.safe_dump(values, sort_keys=False))
 
 
 def run_experiment(
@@ -58,6 +176,7 @@ def run_experiment(
     ``results.jsonl``. ``log`` receives a line when saved cycles are resumed."""
     out_dir = Path(out_dir)
     validate_config(config)
+    check_out_dir(out_dir, config)
     data = load_task_data(config.data, progress)
     check_protocol_fits(config.active, len(data.train))
     if data.train.targets is None or data.test.targets is None:
@@ -98,7 +217,7 @@ def run_experiment(
         for name in config.strategies
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    _write_folder_config(out_dir, config)
 
     done = sum(run.next_cycle for run in runs)
     if done:

@@ -10,7 +10,6 @@ active-learning run can afford, the population std (ddof=0) understates the seed
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ll4al.files import CorruptFileError, write_text_atomic
+from ll4al.files import CorruptFileError, atomic_path, read_json_lines, write_text_atomic
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "learning_curves.png"
@@ -46,13 +45,7 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"{path} not found: pass the output directory of a run")
     records: list[dict[str, Any]] = []
     seen: dict[tuple[Any, ...], int] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorruptFileError(f"{path}:{number} is not valid JSON: {err}") from err
+    for number, record in read_json_lines(path):  # names the line that is not UTF-8 JSON
         if not isinstance(record, dict) or not all(
             isinstance(record.get(key), kind) for key, kind in _IDENTITY.items()
         ):
@@ -643,8 +636,11 @@ def plot_learning_curves(
     fig.suptitle(title or f"Active learning: {metric}")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a kill mid-save leaves the old PNG, not half a new one
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -331,7 +331,7 @@ def _annotator(completed_by: Any) -> str:
 
 def _result_type(result: dict[str, Any], wanted: str, task: str, path: Path, where: str) -> None:
     kind = result.get("type")
-    other = {"choices": "classification", "rectanglelabels": "detection"}.get(kind)
+    other = {"choices": "classification", "rectanglelabels": "detection"}.get(str(kind))
     if kind != wanted and other is not None and other != task:
         message = f"{path}: {where}: a {other} label ({kind}) in a {task} project"
         message += ": a file of another task?"

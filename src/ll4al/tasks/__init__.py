@@ -1,6 +1,6 @@
 """Task adapters: the only task-specific piece of active learning (one module per task)."""
 
-from ll4al.tasks.base import TaskAdapter, entropy
+from ll4al.tasks.base import MetricError, TaskAdapter, entropy
 from ll4al.tasks.classification import ClassificationTask, ClassLabels
 from ll4al.tasks.detection import BoxLabels, DetectionTask
 from ll4al.tasks.keypoints import KeypointTask
@@ -18,6 +18,7 @@ __all__ = [
     "ClassificationTask",
     "DetectionTask",
     "KeypointTask",
+    "MetricError",
     "TaskAdapter",
     "entropy",
 ]

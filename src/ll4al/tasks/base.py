@@ -16,6 +16,11 @@ from typing import Any, ClassVar
 import torch
 
 
+class MetricError(ValueError):
+    """A metric that cannot be computed on this evaluation set (e.g. detection mAP with no
+    ground-truth box at all): an error, never a sentinel value in the results."""
+
+
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """The entropy (in nats) of each distribution along the last dimension."""
     return -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)

@@ -16,7 +16,7 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
 from ll4al.models.ssd import SSDOutput
-from ll4al.tasks.base import TaskAdapter, entropy
+from ll4al.tasks.base import MetricError, TaskAdapter, entropy
 
 
 class DetectionTask(TaskAdapter):
@@ -159,6 +159,11 @@ class DetectionTask(TaskAdapter):
             ]
             metric.update(predicted, truth)
         result = metric.compute()
+        if float(result["map"]) < 0:  # torchmetrics' -1: no ground-truth box to match
+            raise MetricError(
+                "map50 cannot be computed: the evaluation set has no (non-difficult) "
+                "ground-truth box; check its annotations"
+            )
         scores = {"map50": float(result["map"])}
         classes = result["classes"].reshape(-1).tolist()
         per_class = result["map_per_class"].reshape(-1).tolist()
