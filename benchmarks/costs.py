@@ -342,7 +342,11 @@ def training_parts(args: argparse.Namespace, device: torch.device, precision: st
 
 def strategy_label(strategy: QueryStrategy) -> str:
     """The name, with the strategy's own settings (e.g. BALD's number of samples) if any."""
-    params = ", ".join(f"{k}={v}" for k, v in vars(strategy).items() if not k.startswith("_"))
+    params = ", ".join(
+        f"{k}={v}"
+        for k, v in vars(strategy).items()
+        if not k.startswith("_") and k != "last_query_info"  # settings, not the last query's
+    )
     return f"{strategy.name} ({params})" if params else strategy.name
 
 

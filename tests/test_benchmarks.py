@@ -61,6 +61,14 @@ SMOKE: dict[str, Smoke] = {
             r"^total wall time \d+ s$",
         ],
     ),
+    "sharded_scoring.py": Smoke(
+        args=["--pool", "600", "--width", "0.0625", "--device", "cpu"],
+        expect=[
+            r"^ +1 +\d+\.\d\d +\d+$",
+            r"^ +2 +\d+\.\d\d +\d+$",
+            rf"^throughput ratio \(2 processes / 1\): {NUMBER}$",
+        ],
+    ),
     "label_balance.py": Smoke(
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo

@@ -258,3 +258,37 @@ def test_bald_without_dropout_or_embedding_layer_is_a_clear_error():
 def test_bald_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
         BaldStrategy(**kwargs)
+
+
+def test_bald_runs_the_network_up_to_the_embedding_once_per_batch():
+    learner, data = bald_learner(), TensorData(ROWS)
+    calls = []
+    learner.model.features.register_forward_hook(lambda *_: calls.append(1))
+    head = []
+    learner.model.fc.register_forward_hook(lambda _m, inputs, _o: head.append(len(inputs[0])))
+    query("bald", learner, np.arange(12), 3, data=data, strategy=BaldStrategy(passes=20))
+    assert len(calls) == 3  # 12 candidates in batches of 4: the backbone once per batch
+    assert head == [80, 80, 80]  # the head on 20 masked copies of each batch
+
+
+class SkipAround(nn.Module):
+    """A head that also reads the input: copies of the embedding alone do not fit it."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Linear(2, 2)
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(self.features(x)) + x
+
+
+def test_bald_falls_back_to_full_passes_where_the_head_reads_more_than_the_embedding():
+    torch.manual_seed(0)
+    learner = Learner(
+        SkipAround(), ClassificationTask(), torch.device("cpu"), "fp32", "features", 4
+    )
+    picked = query(
+        "bald", learner, np.arange(12), 3, data=TensorData(ROWS), strategy=BaldStrategy(5)
+    )
+    assert len(set(picked.tolist())) == 3

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 import yaml
 from tqdm.auto import tqdm
 
 from ll4al.al.pool import PoolError
 from ll4al.al.simulation import CycleError
 from ll4al.config import ConfigError, config_text, load_config, named_configs
+from ll4al.distributed import launched_by_torchrun
 from ll4al.experiments.catalog import catalog
 from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
@@ -66,12 +69,16 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
     config = load_config(config_name, overrides)
     check_name(config.name)  # before it becomes a path
     out_dir = Path(out or Path("runs") / config.name)
-    print(
-        f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
-        f"{config.active.cycles} cycles -> {out_dir}"
-    )
+    main = not launched_by_torchrun() or os.environ.get("RANK") == "0"  # rank 0 speaks
+    if main:
+        print(
+            f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
+            f"{config.active.cycles} cycles -> {out_dir}"
+        )
     progress = show_progress(quiet)
     run_experiment(config, out_dir, progress=progress, on_cycle=_print_cycle, log=tqdm.write)
+    if not main:
+        return 0
     text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
     print("\n" + text)
     print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
@@ -201,6 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as err:
         print(f"ll4al: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return 2
+    except dist.DistBackendError as err:  # under torchrun: another rank died or hung
+        rank = os.environ.get("RANK", "?")
+        print(
+            f"ll4al: error: rank {rank} lost the other ranks of this torchrun job ({err}); "
+            "the state saved after the last finished cycle is kept: run the same torchrun "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("\nll4al: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,12 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ll4al.distributed import gather_in_order, shard_batches, world
 from ll4al.models.features import capture_pooled, resolve_layer
 from ll4al.models.lpm import LearningLoss
 from ll4al.runtime import autocast
 from ll4al.tasks import TaskAdapter
 
-OUTPUTS = ("probs", "uncertainty", "predicted_loss", "embedding")
+OUTPUTS = ("probs", "uncertainty", "predicted_loss", "embedding", "mc_probs")
 DROPOUT_TYPES = (
     nn.Dropout,
     nn.Dropout1d,
@@ -29,6 +31,15 @@ DROPOUT_TYPES = (
     nn.AlphaDropout,
     nn.FeatureAlphaDropout,
 )
+
+
+@dataclass(frozen=True)
+class MCDropout:
+    """``passes`` stochastic forward passes with dropout at rate ``p``, masks from ``seed``."""
+
+    passes: int = 20
+    p: float = 0.5
+    seed: int = 0
 
 
 class PoolData(Protocol):
@@ -77,12 +88,16 @@ class Learner:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         return inputs
 
-    def forward(self, inputs: torch.Tensor) -> tuple[object, torch.Tensor | None]:
-        """Run the model on a device batch; ``(output, predicted_loss or None)``."""
+    def forward(
+        self, inputs: torch.Tensor, module: nn.Module | None = None
+    ) -> tuple[object, torch.Tensor | None]:
+        """Run the model (or ``module``, its DDP wrapper) on a device batch;
+        ``(output, predicted_loss or None)``."""
+        run = module if module is not None else self.model
         with autocast(self.device, self.precision):
             if isinstance(self.model, LearningLoss):
-                return self.model(inputs)
-            return self.model(inputs), None
+                return run(inputs)
+            return run(inputs), None
 
     def batches(self, indices: Sequence[int] | np.ndarray) -> Iterable[np.ndarray]:
         indices = np.asarray(indices, dtype=np.int64)
@@ -90,15 +105,19 @@ class Learner:
             yield indices[start : start + self.batch_size]
 
     @contextmanager
-    def mc_dropout(self, p: float = 0.5, seed: int = 0) -> Iterator[None]:
+    def mc_dropout(self, p: float = 0.5, seed: int = 0, copies: int = 1) -> Iterator[dict]:
         """Make forward passes inside the block stochastic for MC dropout, everything else eval.
 
         If the target network has dropout modules, only they switch to train mode (at their own
         rates; ``p`` is then unused), so batch norm keeps using its running statistics. If it
         has none, dropout at rate ``p`` is applied to the output of ``embedding_layer`` by a
-        forward hook. The CPU RNG and that of the learner's device type are seeded with
-        ``seed`` on entry and restored on exit, so the masks depend on ``seed`` alone and the
-        caller's RNG streams are left as they were. Modes and hooks are restored even on error.
+        forward hook, which repeats that output ``copies`` times along the batch first: one
+        forward pass then runs the network up to the embedding once and the rest (the head)
+        on ``copies`` differently masked copies. Yields ``{"copies": n}``, the copies one pass
+        returns (1 with dropout modules; set it to 1 to turn the repeat off). The CPU RNG and
+        that of the learner's device type are seeded with ``seed`` on entry and restored on
+        exit, so the masks depend on ``seed`` alone and the caller's RNG streams are left as
+        they were. Modes and hooks are restored even on error.
         """
         dropouts = [m for m in self.target.modules() if isinstance(m, DROPOUT_TYPES)]
         if not dropouts and self.embedding_layer is None:
@@ -113,20 +132,24 @@ class Learner:
             range(torch.get_device_module(self.device.type).device_count()) if accelerator else []
         )
         handle = None
+        state = {"copies": 1 if dropouts else copies}
+
+        def masked(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+            repeats = (state["copies"],) + (1,) * (output.dim() - 1)
+            return F.dropout(output.repeat(*repeats), p, training=True)
+
         try:
             self.model.eval()
             for module in dropouts:
                 module.train()
             if layer is not None:
-                handle = layer.register_forward_hook(
-                    lambda _module, _inputs, output: F.dropout(output, p, training=True)
-                )
+                handle = layer.register_forward_hook(masked)
             with torch.random.fork_rng(devices=devices, device_type=self.device.type):
                 if accelerator:
                     torch.manual_seed(seed)  # the CPU and every device of this type
                 else:
                     torch.random.default_generator.manual_seed(seed)  # leave GPUs untouched
-                yield
+                yield state
         finally:
             if handle is not None:
                 handle.remove()
@@ -135,13 +158,22 @@ class Learner:
 
     @torch.no_grad()
     def infer(
-        self, data: PoolData, indices: Sequence[int] | np.ndarray, want: Sequence[str]
+        self,
+        data: PoolData,
+        indices: Sequence[int] | np.ndarray,
+        want: Sequence[str],
+        mc: MCDropout | None = None,
     ) -> dict[str, torch.Tensor]:
         """Stream ``data[indices]`` through the model in eval mode, in order, without shuffling.
 
         ``want`` names what to return (on the CPU): ``probs``, ``uncertainty`` (the task's
-        score), ``predicted_loss`` and ``embedding`` (pooled output of ``embedding_layer``).
+        score), ``predicted_loss`` and ``embedding`` (pooled output of ``embedding_layer``),
+        or, alone and with ``mc``, ``mc_probs``: ``[passes, N, C]`` class probabilities under
+        MC dropout (``mc_dropout``: the network up to the embedding runs once per batch).
+        Under torchrun each rank scores its shard and every rank gets all results.
         """
+        if ("mc_probs" in want) != (mc is not None) or (mc is not None and len(want) != 1):
+            raise ValueError("mc_probs is asked for alone, and only with mc settings")
         unknown = set(want) - set(OUTPUTS)
         if unknown:
             raise ValueError(f"unknown inference outputs {sorted(unknown)}; choose from {OUTPUTS}")
@@ -149,11 +181,33 @@ class Learner:
             raise ValueError("this model has no loss prediction module")
         if "embedding" in want and self.embedding_layer is None:
             raise ValueError("this learner has no embedding_layer for feature-based strategies")
-        was_training = self.model.training
+        current = world()
+        mine = shard_batches(np.asarray(indices, dtype=np.int64), self.batch_size, current)
+        results = self._infer_shard(data, mine, want, mc)
+        if current.distributed:  # every rank gets every shard, in rank (= pool) order
+            shards = gather_in_order(results, current)
+            results = {name: [p for shard in shards for p in shard[name]] for name in want}
+        return {
+            name: torch.cat(parts, dim=1 if name == "mc_probs" else 0) if parts else torch.empty(0)
+            for name, parts in results.items()
+        }
+
+    @torch.no_grad()
+    def _infer_shard(
+        self, data: PoolData, indices: np.ndarray, want: Sequence[str], mc: MCDropout | None
+    ) -> dict[str, list[torch.Tensor]]:
+        """Per-batch results of ``infer`` over ``indices`` in this process."""
+        modes = {module: module.training for module in self.model.modules()}  # mixed, too
         self.model.eval()
         results: dict[str, list[torch.Tensor]] = {name: [] for name in want}
         try:
             with ExitStack() as stack:
+                if mc is not None:
+                    state = stack.enter_context(self.mc_dropout(mc.p, mc.seed, mc.passes))
+                    for batch in self.batches(indices):
+                        inputs = self.to_device(data.inputs(batch))
+                        results["mc_probs"].append(self._mc_probs(inputs, mc.passes, state))
+                    return results
                 embeddings = (
                     stack.enter_context(capture_pooled(self.target, self.embedding_layer))
                     if "embedding" in want
@@ -176,10 +230,24 @@ class Learner:
                         results["embedding"].append(embeddings[-1].cpu())
                         embeddings.clear()  # a layer run twice per pass keeps its last output
         finally:
-            self.model.train(was_training)
-        return {
-            name: torch.cat(parts) if parts else torch.empty(0) for name, parts in results.items()
-        }
+            for module, training in modes.items():
+                module.train(training)
+        return results
+
+    def _mc_probs(self, inputs: torch.Tensor, passes: int, state: dict) -> torch.Tensor:
+        """``[passes, B, C]`` probabilities: one pass of ``passes`` masked copies of the
+        embedding, or ``passes`` passes where the network has its own dropout or where the
+        layers after the embedding do not take a batch of copies (a skip connection from
+        before it); then the repeat is turned off for the rest of the block."""
+        if state["copies"] > 1:
+            try:
+                probs = self.task.probabilities(self.forward(inputs)[0])
+                return probs.view(passes, len(inputs), -1).cpu()
+            except RuntimeError:
+                state["copies"] = 1
+        return torch.stack(
+            [self.task.probabilities(self.forward(inputs)[0]) for _ in range(passes)]
+        ).cpu()
 
     @torch.no_grad()
     def predict(self, data: PoolData, indices: Sequence[int] | np.ndarray) -> list[Any]:

@@ -21,8 +21,9 @@ from ll4al.al.pool import Pool
 from ll4al.al.seeds import MODEL, QUERY, candidate_subset, derived_seed, random_draw
 from ll4al.al.training import evaluate, train
 from ll4al.config import ModelSettings, TrainSettings
+from ll4al.distributed import broadcast, world
 from ll4al.models.lpm import LearningLoss
-from ll4al.models.networks import MODELS, build_model
+from ll4al.models.networks import MODELS, build_model, materialize
 from ll4al.strategies import QueryStrategy
 from ll4al.tasks import TaskAdapter
 
@@ -48,6 +49,7 @@ class LearnerRecipe:
         """A newly initialised learner; the LPM is attached only for strategies that use it."""
         spec = MODELS[self.model.name]
         network = build_model(self.model.name, self.num_outputs, self.in_channels, self.model.width)
+        materialize(network, self.example_input)
         channels_last = self.precision == "bf16" and self.example_input.dim() == 4
         if with_lpm:
             network = LearningLoss(
@@ -146,8 +148,11 @@ class Session:
 
     @staticmethod
     def evaluate(learner: Learner, data: PoolData, labels: Sequence[Any]) -> dict[str, float]:
-        """The task's metrics on a labeled evaluation set (and the LPM's ranking accuracy)."""
-        return evaluate(learner, data, np.arange(len(labels)), labels)
+        """The task's metrics on a labeled evaluation set (and the LPM's ranking accuracy);
+        under torchrun computed by rank 0 and shared with the others."""
+        current = world()
+        metrics = evaluate(learner, data, np.arange(len(labels)), labels) if current.is_main else {}
+        return broadcast(metrics, current)
 
     def initial_batch(self, pool: Pool, k: int) -> Batch:
         """``k`` random unlabeled samples: the batch before any model can choose."""
@@ -158,7 +163,9 @@ class Session:
         candidates = candidate_subset(pool, subset, self.seed, round)
         rng = np.random.default_rng(derived_seed(self.seed, QUERY, round))
         picked = self.strategy.query(learner, self.pool_data, pool.labeled, candidates, k, rng)
-        return Batch(self.strategy.name, round, picked)
+        # every rank scored its shard and selected alike; rank 0's picks are the ones kept,
+        # so the ranks cannot drift apart
+        return Batch(self.strategy.name, round, broadcast(picked, world()))
 
     def describe(self, learner: Learner, batch: Batch) -> Batch:
         """The batch with the model's score and guess for each sample, for the annotators."""

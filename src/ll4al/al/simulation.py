@@ -21,6 +21,7 @@ from ll4al.al.pool import Oracle, Pool, PoolError
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.al.training import NonFiniteLossError, TrainSettings
 from ll4al.config import ActiveSettings
+from ll4al.distributed import world
 from ll4al.files import CorruptFileError, read_json, write_json_atomic
 from ll4al.strategies import QueryStrategy
 
@@ -123,6 +124,9 @@ class ActiveLearningRun:
         return pool, next_cycle, records
 
     def _save(self) -> None:
+        """Rank 0 writes the state (under torchrun every rank holds the same one)."""
+        if not world().is_main:
+            return
         write_json_atomic(
             self.state_path,
             {

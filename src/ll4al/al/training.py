@@ -7,10 +7,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ll4al.al.learner import Learner, PoolData
 from ll4al.config import TrainSettings
+from ll4al.distributed import World, rank_pairs_shard, world
 from ll4al.models.losses import joint_loss, ranking_accuracy
 from ll4al.tasks import TaskAdapter
 
@@ -45,6 +48,8 @@ def train(
         raise ValueError(f"need at least 2 labeled samples to train, got {len(indices)}")
     model, task = learner.model, learner.task
     check_augmentation(settings.augment, task)
+    current = world()
+    forward_module = _data_parallel(learner, settings, current)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=settings.lr,
@@ -66,13 +71,20 @@ def train(
         total, seen = 0.0, 0
         for start in range(0, len(order), settings.batch_size):
             positions = order[start : start + settings.batch_size]
-            if len(positions) < 2:  # batch norm and pairs need two samples
+            mine = rank_pairs_shard(len(positions), current)
+            if mine is None:  # batch norm and pairs need two samples (per rank)
                 continue
+            if current.distributed and settings.augment == "none":
+                positions = positions[mine]  # nothing random to keep in step: load only ours
             inputs = data.inputs(indices[positions])
             targets = task.collate_targets([labels[p] for p in positions], learner.device)
             if settings.augment != "none":
+                # the whole global batch on every rank, so the generator's stream, and with it
+                # every later batch, is the single process's
                 inputs, targets = task.augment(inputs, targets, generator)
-            output, predicted = learner.forward(learner.to_device(inputs))
+                if current.distributed:
+                    inputs, targets = inputs[mine], _take(targets, mine)
+            output, predicted = learner.forward(learner.to_device(inputs), forward_module)
             losses = task.per_sample_loss(output, targets)
             if predicted is None:
                 loss = losses.mean()
@@ -86,12 +98,30 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += value * len(positions)
-            seen += len(positions)
+            total += value * len(inputs)
+            seen += len(inputs)
         scheduler.step()
         last = {"loss": total / max(seen, 1)}
         bar.set_postfix(loss=f"{last['loss']:.3f}")
     return last
+
+
+def _data_parallel(learner: Learner, settings: TrainSettings, current: World) -> nn.Module | None:
+    """Under torchrun, DDP around the learner's model (the LPM included), which every rank
+    starts with the same weights (same seed); None in a single process."""
+    if not current.distributed:
+        return None
+    if settings.sync_batchnorm:
+        learner.model = nn.SyncBatchNorm.convert_sync_batchnorm(learner.model)
+    device_ids = [learner.device.index] if learner.device.type == "cuda" else None
+    return DistributedDataParallel(learner.model, device_ids=device_ids)
+
+
+def _take(targets: Any, positions: np.ndarray) -> Any:
+    """The targets at ``positions``: a tensor's rows, or a list's items (detection)."""
+    if isinstance(targets, torch.Tensor):
+        return targets[torch.as_tensor(positions, device=targets.device)]
+    return [targets[i] for i in positions]
 
 
 @torch.no_grad()

@@ -24,8 +24,9 @@ from ll4al.al.session import LearnerRecipe
 from ll4al.al.simulation import ActiveLearningRun, RunSpec
 from ll4al.config import ConfigError, ExperimentConfig, config_from_dict
 from ll4al.data.registry import data_set, load_task_data
+from ll4al.distributed import barrier, device_for, init_distributed
 from ll4al.experiments.checks import validate_config
-from ll4al.experiments.claims import claim
+from ll4al.experiments.claims import job_claim
 from ll4al.files import CorruptFileError, file_lock, read_json_lines, write_text_atomic
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
@@ -176,13 +177,16 @@ def run_experiment(
     ``results.jsonl``. ``log`` receives a line when saved cycles are resumed."""
     out_dir = Path(out_dir)
     validate_config(config)
+    device = device_for(select_device(config.device))  # under torchrun: this rank's GPU
+    current = init_distributed(device)  # a no-op unless launched by torchrun
+    main = current.is_main
+    progress = progress and main
     check_out_dir(out_dir, config)
     data = load_task_data(config.data, progress)
     check_protocol_fits(config.active, len(data.train))
     if data.train.targets is None or data.test.targets is None:
         raise ConfigError("a simulated experiment needs the labels of the pool and test set")
 
-    device = select_device(config.device)
     recipe = LearnerRecipe(
         config.model,
         data_set(config.data.name).task(),
@@ -216,11 +220,12 @@ def run_experiment(
         for seed in config.seeds
         for name in config.strategies
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_folder_config(out_dir, config)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_folder_config(out_dir, config)
 
     done = sum(run.next_cycle for run in runs)
-    if done:
+    if done and main:
         log(f"resuming from {done} saved cycle(s) in {out_dir}")
     overall = tqdm(
         total=len(runs) * config.active.cycles,
@@ -231,6 +236,8 @@ def run_experiment(
     )
 
     def record_cycle(record: dict[str, Any]) -> None:
+        if not main:
+            return
         write_results(out_dir, runs)
         overall.update(1)
         if on_cycle is not None:
@@ -238,19 +245,21 @@ def run_experiment(
 
     def run_claimed(run: ActiveLearningRun) -> None:
         before = run.next_cycle
+        barrier(current)  # rank 0's state file is complete before any rank reads it
         run.reload()
         overall.update(run.next_cycle - before)
         run.run(on_cycle=record_cycle)
 
     busy = []  # runs another worker holds: done last, once it lets go (or resumed if it died)
     for run in runs:
-        with claim(run.run_dir, wait=False) as mine:
+        with job_claim(run.run_dir, wait=False, current=current) as mine:
             if mine:
                 run_claimed(run)
             else:
                 busy.append(run)
     for run in busy:
-        with claim(run.run_dir, wait=True):
+        with job_claim(run.run_dir, wait=True, current=current):
             run_claimed(run)
     overall.close()
-    return write_results(out_dir, runs)
+    barrier(current)
+    return write_results(out_dir, runs) if main else []

@@ -95,6 +95,23 @@ class SmallCNN(nn.Module):
         return self.fc(self.dropout(self.flatten(self.pool(x))))
 
 
+class MLP(nn.Module):
+    """Two hidden layers on the flattened image, no batch norm: for tiny images, and the one
+    network whose training under torchrun (each rank's batch norm statistics its own) is
+    the single process's."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: float = 1.0) -> None:
+        super().__init__()
+        hidden = max(4, round(256 * width))
+        self.flatten = nn.Flatten()
+        self.hidden1 = nn.Sequential(nn.LazyLinear(hidden), nn.ReLU())
+        self.hidden2 = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU())
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.hidden2(self.hidden1(self.flatten(x))))
+
+
 class Hourglass(nn.Module):
     """One hourglass of Newell et al. (2016): a residual block at the current resolution plus
     a branch that max-pools, recurses ``depth - 1`` levels and upsamples back, added together,
@@ -200,6 +217,7 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "cifar-resnet18": ModelSpec(CifarResNet18, ["layer1", "layer2", "layer3", "layer4"]),
     "small-cnn": ModelSpec(SmallCNN, ["block1", "block2", "block3"]),
+    "mlp": ModelSpec(MLP, ["hidden1", "hidden2"], embedding_layer="hidden2"),
     # The LPM reads the stem and each stack's features (before its heatmaps); core-set and
     # learning-loss-diverse use the last stack's features, pooled.
     "stacked-hourglass": ModelSpec(
@@ -228,3 +246,14 @@ def build_model(name: str, num_outputs: int, in_channels: int, width: float) -> 
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}")
     return MODELS[name].build(num_outputs, in_channels=in_channels, width=width)
+
+
+def materialize(model: nn.Module, example_input: torch.Tensor) -> None:
+    """Size a model's lazy layers (the MLP's first) with one eval-mode pass, so every
+    parameter exists before an optimiser is built; no-op for a model without lazy layers."""
+    if any(nn.parameter.is_lazy(p) for p in model.parameters()):
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(example_input)
+        model.train(was_training)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ll4al.distributed import device_for, init_distributed, world
 from ll4al.project.commands import (
     EXPORT_FORMATS,
     export,
@@ -21,6 +22,7 @@ from ll4al.project.commands import (
 )
 from ll4al.project.project import Project
 from ll4al.project.settings import TASKS
+from ll4al.runtime import select_device
 
 COMMANDS = ("init", "query", "import", "status", "export", "label")
 
@@ -105,7 +107,8 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_project_command(args: argparse.Namespace) -> int:
-    progress = not args.quiet
+    progress = not args.quiet and sys.stderr.isatty()  # a redirected log gets no bars
+
     if args.command == "init":
         options = {
             "evaluation": args.evaluation,
@@ -143,13 +146,17 @@ def run_project_command(args: argparse.Namespace) -> int:
         return _label(args)
     project = Project.open(args.project)
     try:
+        if args.command == "query":  # the one project command that runs under torchrun
+            init_distributed(device_for(select_device(project.settings.device)))
         with project.lock():
             if args.command == "query":
-                path = query(project, args.k, args.strategy, progress, tqdm.write)
-                print(
-                    f"batch to label: {path}\n  and for Label Studio: "
-                    f"{path.with_name(path.stem + '-labelstudio.json')}"
-                )
+                log = tqdm.write if world().is_main else lambda _line: None
+                path = query(project, args.k, args.strategy, progress, log)
+                if world().is_main:
+                    print(
+                        f"batch to label: {path}\n  and for Label Studio: "
+                        f"{path.with_name(path.stem + '-labelstudio.json')}"
+                    )
             elif args.command == "import":
                 import_labels(project, Path(args.file), args.outside_batch)
             elif args.command == "status":

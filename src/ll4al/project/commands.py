@@ -25,6 +25,7 @@ from ll4al.al.session import Batch, Session
 from ll4al.al.training import NonFiniteLossError
 from ll4al.config import ConfigError, apply_overrides, build_settings
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
+from ll4al.distributed import world
 from ll4al.files import atomic_path, write_json_atomic, write_text_atomic
 from ll4al.project.csvlabels import read_label_csv, write_batch_csv
 from ll4al.project.formats import LabelFileError, LabelRecord
@@ -177,6 +178,8 @@ def query(
         learner = _learner_for_round(project, session, pool, round, log)
         batch = session.propose(learner, pool, round, k, settings.active.subset)
         session.describe(learner, batch)
+    if not world().is_main:  # under torchrun the ranks scored; rank 0 writes
+        return project.folder / "batches"
     return _write_batch(project, batch)
 
 
@@ -202,9 +205,10 @@ def _learner_for_round(project: Project, session: Session, pool, round: int, log
     evaluation = project.evaluation_data(session.pool_data)
     if evaluation is not None:
         metrics = session.evaluate(learner, *evaluation)
-    with atomic_path(path) as tmp:
-        torch.save(learner.model.state_dict(), tmp)
-    project.store.save_round(round, len(pool.labeled), digest, path.name, metrics, seconds)
+    if world().is_main:
+        with atomic_path(path) as tmp:
+            torch.save(learner.model.state_dict(), tmp)
+        project.store.save_round(round, len(pool.labeled), digest, path.name, metrics, seconds)
     shown = (
         ""
         if metrics is None

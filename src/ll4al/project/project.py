@@ -8,10 +8,8 @@ work, so two of them never interleave on one project.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +23,8 @@ from ll4al.al.session import LearnerRecipe, Session
 from ll4al.config import ConfigError
 from ll4al.data.arrays import ArrayDataset
 from ll4al.data.imagefolder import channel_stats, class_folders, decode_images
+from ll4al.distributed import device_for, world
+from ll4al.files import file_lock
 from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
 from ll4al.project.store import Sample, Store
 from ll4al.runtime import resolve_precision, select_device
@@ -61,18 +61,17 @@ class Project:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive use of the project for one command (released if the process dies)."""
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        """Exclusive use of the project for one command (released if the process dies).
+        Under torchrun rank 0 holds it for the job."""
+        if not world().is_main:
+            yield
+            return
+        with file_lock(self.folder / ".lock", wait=False) as obtained:
+            if not obtained:
                 raise ProjectError(
                     f"another ll4al command is working on {self.folder}; wait for it to finish"
-                ) from None
+                )
             yield
-        finally:
-            os.close(fd)
 
     @property
     def images_root(self) -> Path:
@@ -129,7 +128,7 @@ class Project:
 
     def recipe(self, pool_data: ArrayDataset) -> LearnerRecipe:
         s = self.settings
-        device = select_device(s.device)
+        device = device_for(select_device(s.device))  # under torchrun: this rank's GPU
         return LearnerRecipe(
             s.model,
             self.task,
