@@ -87,6 +87,7 @@ def test_configs_lists_the_shipped_configs(tmp_path):
     assert result.stdout.split() == [
         "bccd-cpu",
         "cifar10-cpu",
+        "cifar10-cpu-pretrained",
         "cifar10-paper",
         "demo",
         "face-keypoints-cpu",

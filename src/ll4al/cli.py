@@ -1,11 +1,12 @@
 """The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``report RUN_DIR``, ``configs``,
-``prefer``."""
+``pretrain CONFIG``, ``prefer``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch.distributed as dist
 import yaml
 from tqdm.auto import tqdm
 
+from ll4al.al.checks import check_runtime
 from ll4al.al.pool import PoolError
 from ll4al.al.simulation import CycleError
 from ll4al.config import ConfigError, config_text, load_config, named_configs
@@ -22,6 +24,7 @@ from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
+from ll4al.models.pretrain import PretrainError, PretrainSettings, pretrain
 from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS
 from ll4al.project.cli import add_project_parsers, run_project_command
@@ -44,6 +47,7 @@ USER_ERRORS = (
     NotADirectoryError,
     FileExistsError,
     IsADirectoryError,
+    PretrainError,
 )
 
 
@@ -124,6 +128,34 @@ def _configs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.overrides)
+    given = {k: v for k in ("epochs", "batch_size", "lr") if (v := getattr(args, k)) is not None}
+    settings = PretrainSettings(seed=args.seed, limit=args.limit, **given)
+    check_runtime(config.device, config.precision)
+    out = Path(args.out)  # refused now rather than after hours of training
+    folder = next((p for p in out.parents if p.exists()), Path("."))
+    if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write a checkpoint file there")
+    print(
+        f"{config.name}: SimCLR pretraining of {config.model.name} (width {config.model.width}) "
+        f"on the {config.data.name} pool, epochs {settings.epochs}, batch {settings.batch_size}, "
+        f"seed {settings.seed} -> {args.out}"
+    )
+    result = pretrain(config, args.out, settings, show_progress(args.quiet), log=tqdm.write)
+    took = (
+        f"{result.seconds:.1f}s"
+        if result.seconds < 60
+        else time.strftime("%H:%M:%S", time.gmtime(result.seconds))
+    )
+    print(
+        f"pretrained in {took} ({result.images_per_second:.0f} images/s, {result.images} images "
+        f"x {result.epochs} epoch(s)); final NT-Xent loss {result.loss:.4f}\n"
+        f"weights: {args.out} (use it with --set model.weights={args.out})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ll4al", description="Deep active learning with Learning Loss: what to label next."
@@ -187,6 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     configs.add_argument("action", nargs="?", choices=("list", "show", "names"), default="list")
     configs.add_argument("name", nargs="?", help="the config to show")
+    pre = sub.add_parser(
+        "pretrain",
+        help="self-supervised pretraining (SimCLR) on a config's pool, for model.weights",
+        description="Pretrain the config's network (model.name, model.width) on its pool's "
+        "images without labels (SimCLR: two augmented views per image, NT-Xent loss; never the "
+        "test set) and write its weights, without classifier head, to --out for "
+        "`--set model.weights=FILE`. The config's model.weights is not read.",
+    )
+    pre.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
+    pre.add_argument("--out", required=True, help="the checkpoint to write (a state_dict)")
+    pre.add_argument("--epochs", type=int, help="passes over the pool (default: 30)")
+    pre.add_argument("--batch-size", type=int, help="images per step, two views each (256)")
+    pre.add_argument("--lr", type=float, help="SGD learning rate at batch 256 (default: 0.06)")
+    pre.add_argument("--seed", type=int, default=0, help="seed of weights, order and views (0)")
+    pre.add_argument("--limit", type=int, help="only this many random pool images (smoke tests)")
+    pre.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. model.width=0.5",
+    )
+    pre.add_argument("--quiet", action="store_true", help="no progress bars")
     add_prefer_parser(sub)
     add_project_parsers(sub)
     return parser
@@ -203,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "configs":
             return _configs(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
         name = "demo" if args.command == "demo" else args.config
         return _experiment(name, args.out, args.overrides, args.quiet)
     except USER_ERRORS as err:

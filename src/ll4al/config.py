@@ -76,13 +76,19 @@ class TrainSettings:
 
 @dataclass
 class ModelSettings:
-    """The target network; ``lpm_layers``/``embedding_layer`` default to the model's own."""
+    """The target network; ``lpm_layers``/``embedding_layer`` default to the model's own.
+
+    ``weights``: a checkpoint (a ``state_dict``, e.g. from ``ll4al pretrain``) every round's
+    fresh network starts from instead of random weights, for every strategy alike; its shapes
+    must match the network's, but for the classifier head (``ll4al.models.weights``).
+    """
 
     name: str = "small-cnn"
     width: float = 1.0
     lpm_hidden: int = 128
     lpm_layers: list[str] | None = None
     embedding_layer: str | None = None
+    weights: str | None = None
 
 
 @dataclass
@@ -126,11 +132,12 @@ class ExperimentConfig:
 
 
 #: Settings added after runs were first saved, with their defaults (the image folder's data
-#: settings, DDP's synchronised batch norm).
+#: settings, DDP's synchronised batch norm, a pretrained start).
 _ADDED_LATER = {
     ("data", "image_size"): None,
     ("data", "channels"): None,
     ("train", "sync_batchnorm"): False,
+    ("model", "weights"): None,
 }
 
 

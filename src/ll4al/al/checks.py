@@ -6,6 +6,8 @@ a device and a precision, and both should fail on a typo now rather than after h
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ll4al.al.training import check_augmentation
@@ -32,13 +34,19 @@ def check_strategies(strategies: list[str], task: TaskAdapter, task_name: str) -
 
 
 def check_training(model: ModelSettings, train: TrainSettings, task: TaskAdapter) -> None:
-    """A registered model and an augmentation the task implements."""
+    """A registered model, its ``weights`` file if it names one, and an augmentation the task
+    implements. (The checkpoint's shapes are checked once the network is built.)"""
     try:
         check_augmentation(train.augment, task)
     except ValueError as err:
         raise ConfigError(f"train.{err}") from None
     if model.name not in MODELS:
         raise ConfigError(f"unknown model {model.name!r}; choose from {sorted(MODELS)}")
+    if model.weights is not None and not Path(model.weights).expanduser().is_file():
+        raise ConfigError(
+            f"model.weights: no file {model.weights!r} (make one with "
+            f"`ll4al pretrain CONFIG --out {model.weights}`, or fix the path)"
+        )
 
 
 def check_runtime(device: str, precision: str) -> None:

@@ -24,6 +24,7 @@ from ll4al.config import ModelSettings, TrainSettings
 from ll4al.distributed import broadcast, world
 from ll4al.models.lpm import LearningLoss
 from ll4al.models.networks import MODELS, build_model, materialize
+from ll4al.models.weights import load_weights
 from ll4al.strategies import QueryStrategy
 from ll4al.tasks import TaskAdapter
 
@@ -46,10 +47,17 @@ class LearnerRecipe:
     eval_batch_size: int = 512
 
     def build(self, with_lpm: bool) -> Learner:
-        """A newly initialised learner; the LPM is attached only for strategies that use it."""
+        """A newly initialised learner; the LPM is attached only for strategies that use it.
+
+        With ``model.weights`` the network starts from that checkpoint (its random head kept
+        where the checkpoint has none); loaded after the random initialisation, so the random
+        stream, and with it every run without weights, is unchanged.
+        """
         spec = MODELS[self.model.name]
         network = build_model(self.model.name, self.num_outputs, self.in_channels, self.model.width)
         materialize(network, self.example_input)
+        if self.model.weights is not None:
+            load_weights(network, self.model.weights)
         channels_last = self.precision == "bf16" and self.example_input.dim() == 4
         if with_lpm:
             network = LearningLoss(
