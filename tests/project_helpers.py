@@ -70,3 +70,24 @@ def make_box_images(root: Path, count: int = 6, size: tuple[int, int] = (80, 60)
         Image.fromarray(pixels).save(path)
         boxes.append({"path": path.name, "box": [x1, y1, x2, y2]})
     return boxes
+
+
+def init_digits_project(
+    project: Path, digits: Path, initial: int, settings: list[str], *extra: str
+) -> list[str]:
+    """``ll4al init`` arguments for a project on the exported digits' pool (train/)."""
+    return [
+        "init",
+        str(project),
+        "--images",
+        str(digits / "train"),
+        "--classes",
+        ",".join(map(str, range(10))),
+        "--image-size",
+        "8",
+        "--initial",
+        str(initial),
+        "--quiet",
+        *[arg for setting in settings for arg in ("--set", setting)],
+        *extra,
+    ]

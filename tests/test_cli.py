@@ -116,7 +116,18 @@ def test_configs_show_prints_a_config_run_accepts_and_names_lists_the_registry(t
     assert shown.returncode == 0 and shown.stdout.startswith("# The embedded demo")
     (tmp_path / "mine.yaml").write_text(shown.stdout)
     assert load_config(str(tmp_path / "mine.yaml")) == load_config("demo")
-    run = ll4al("run", "mine.yaml", "--out", "r", *FAST, cwd=tmp_path)
+    run = ll4al(
+        "run",
+        "mine.yaml",
+        "--out",
+        "r",
+        *FAST,
+        "--set",
+        "strategies=[random]",
+        "--set",
+        "train.epochs=1",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert "# Active-learning report: demo" in (tmp_path / "r" / "report.md").read_text()
 

@@ -139,30 +139,13 @@ def test_a_rank_killed_mid_run_fails_the_job_and_a_rerun_resumes(tmp_path):
 
 
 def test_a_project_query_under_torchrun_proposes_the_single_process_batch(tmp_path):
-    from .project_helpers import answer_batch, export_digits
+    from .project_helpers import answer_batch, export_digits, init_digits_project
 
     digits = export_digits(tmp_path / "digits")
     folder = tmp_path / "project"
     settings = [s for s in EQUIVALENT if not s.startswith(("active", "seeds"))]
-    assert (
-        main(
-            [
-                "init",
-                str(folder),
-                "--images",
-                str(digits / "train"),
-                "--classes",
-                ",".join(map(str, range(10))),
-                "--image-size",
-                "8",
-                "--initial",
-                "48",
-                "--quiet",
-                *set_args([*settings, "active.subset=300"]),
-            ]
-        )
-        == 0
-    )
+    args = init_digits_project(folder, digits, 48, [*settings, "active.subset=300"])
+    assert main(args) == 0
     assert main(["query", str(folder), "--k", "48", "--quiet"]) == 0
     answers = answer_batch(folder / "batches" / "batch-001.csv", tmp_path / "a.csv")
     assert main(["import", str(folder), str(answers)]) == 0

@@ -87,14 +87,36 @@ def _first_learner(weights):
 
 def test_pretrain_the_demo_then_run_it_from_those_weights(tmp_path):
     out = tmp_path / "pretrain" / "demo.pt"
-    made = ll4al("pretrain", "demo", "--out", str(out), "--epochs", "2", "--quiet", cwd=tmp_path)
+    made = ll4al(
+        "pretrain",
+        "demo",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--limit",
+        "256",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     assert "final NT-Xent loss" in made.stdout and "images/s" in made.stdout
     saved = torch.load(out, weights_only=True)
     plain = _first_learner(None)
     assert set(saved) == {k for k in plain.state_dict() if not k.startswith("fc.")}
 
-    run = ll4al("run", "demo", "--out", "r", "--set", f"model.weights={out}", *FAST, cwd=tmp_path)
+    run = ll4al(
+        "run",
+        "demo",
+        "--out",
+        "r",
+        "--set",
+        f"model.weights={out}",
+        "--set",
+        "train.epochs=1",
+        *FAST,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     records = [
         json.loads(line) for line in (tmp_path / "r" / "results.jsonl").read_text().splitlines()

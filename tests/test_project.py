@@ -20,7 +20,14 @@ from ll4al.project.formats import LabelFileError
 from ll4al.project.project import Project, ProjectError
 
 from .helpers import set_args
-from .project_helpers import TRAINING, answer_batch, export_digits, make_box_images, table
+from .project_helpers import (
+    TRAINING,
+    answer_batch,
+    export_digits,
+    init_digits_project,
+    make_box_images,
+    table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,25 +41,8 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def init(project: Path, digits: Path, *extra: str) -> None:
-    args = [
-        "init",
-        str(project),
-        "--images",
-        str(digits / "train"),
-        "--classes",
-        ",".join(map(str, range(10))),
-        "--image-size",
-        "8",
-        "--initial",
-        "30",
-        "--strategy",
-        "learning-loss",
-        "--seed",
-        "0",
-        "--quiet",
-        *set_args([*TRAINING, "active.subset=200"]),
-        *extra,
-    ]
+    settings = [*TRAINING, "active.subset=200"]
+    args = init_digits_project(project, digits, 30, settings, "--strategy", "learning-loss", *extra)
     assert main(args) == 0
 
 
