@@ -511,10 +511,29 @@ def test_detection_boxes_from_voc_files_and_a_trained_round(tmp_path, capsys):
         value = {"boxes": [[float(v) for v in box]], "labels": ["cell"]}
         write_annotation(voc / f"{Path(path).stem}.xml", path, 80, 60, value)
     folder = tmp_path / "project"
-    assert main(["init", str(folder), "--images", str(images), "--task", "detection",
-                 "--classes", "cell,debris", "--image-size", "64", "--initial", "4",
-                 "--labels", str(voc), "--quiet",
-                 *set_args(["train.epochs=1", "train.batch_size=4"])]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "init",
+                str(folder),
+                "--images",
+                str(images),
+                "--task",
+                "detection",
+                "--classes",
+                "cell,debris",
+                "--image-size",
+                "64",
+                "--initial",
+                "4",
+                "--labels",
+                str(voc),
+                "--quiet",
+                *set_args(["train.epochs=1", "train.batch_size=4"]),
+            ]
+        )
+        == 0
+    )
     stored = {r[1]: json.loads(r[2]) for r in table(folder, "labels")}
     assert {p: v["boxes"][0] for p, v in stored.items()} == {
         p: [float(v) for v in b] for p, b in list(truth.items())[:4]
@@ -547,3 +566,41 @@ def test_init_refuses_an_unreadable_image_and_writes_no_project(tmp_path, capsys
     err = capsys.readouterr().err
     assert "broken.jpg: not a readable image" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p" / "project.yaml").exists()
+
+
+def test_images_added_to_the_folder_join_the_pool_after_its_last_row(tmp_path, capsys):
+    images = tmp_path / "scans"
+    make_box_images(images, count=4)
+    folder = tmp_path / "project"
+    assert (
+        main(
+            [
+                "init",
+                str(folder),
+                "--images",
+                str(images),
+                "--classes",
+                "a,b",
+                "--initial",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert main(["query", str(folder), "--k", "2", "--quiet"]) == 0
+    before = table(folder, "samples")
+    make_box_images(tmp_path / "more", count=6)
+    for n in (4, 5):  # two new files beside the old ones
+        (images / f"img{n}.png").write_bytes((tmp_path / "more" / f"img{n}.png").read_bytes())
+    capsys.readouterr()
+    assert main(["add", str(folder), "--quiet"]) == 0
+    assert "2 new images registered, 6 in the pool" in capsys.readouterr().out
+    after = table(folder, "samples")
+    assert after[: len(before)] == before  # earlier rows untouched
+    assert sorted((row[0], row[1]) for row in after[len(before) :]) == [
+        ("img4.png", 4),
+        ("img5.png", 5),
+    ]
+    assert main(["add", str(folder), "--quiet"]) == 0
+    assert "0 new images registered, 6 in the pool" in capsys.readouterr().out

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from ll4al.distributed import device_for, init_distributed, world
 from ll4al.project.commands import (
     EXPORT_FORMATS,
+    add_images,
     export,
     format_status,
     import_labels,
@@ -24,7 +25,7 @@ from ll4al.project.project import Project
 from ll4al.project.settings import TASKS
 from ll4al.runtime import select_device
 
-COMMANDS = ("init", "query", "import", "status", "export", "label")
+COMMANDS = ("init", "add", "query", "import", "status", "export", "label")
 
 
 def add_project_parsers(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +72,10 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("project")
     q.add_argument("--k", type=int, required=True, help="how many images to propose")
     q.add_argument("--strategy", help="override the project's strategy for this batch")
+    add = sub.add_parser(
+        "add", help="register images added to the project's image folder since init"
+    )
+    add.add_argument("project")
     i = sub.add_parser("import", help="import labels: a CSV or a Label Studio JSON export")
     i.add_argument("project")
     i.add_argument("file", help="CSV (path or id, label[, annotator, seconds]) or LS export")
@@ -102,7 +107,7 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     lab.add_argument(
         "--annotator", help="the name stored with every label (default: your user name)"
     )
-    for parser in (init, q, i, s, e, lab):
+    for parser in (init, add, q, i, s, e, lab):
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -157,6 +162,8 @@ def run_project_command(args: argparse.Namespace) -> int:
                         f"batch to label: {path}\n  and for Label Studio: "
                         f"{path.with_name(path.stem + '-labelstudio.json')}"
                     )
+            elif args.command == "add":
+                add_images(project, progress)
             elif args.command == "import":
                 import_labels(project, Path(args.file), args.outside_batch)
             elif args.command == "status":

@@ -107,11 +107,7 @@ def init_project(
     settings = build_settings(ProjectSettings, values, "")
     check_settings(settings)
 
-    samples = []
-    bar = tqdm(paths, desc="registering images", unit="img", disable=not progress)
-    for index, rel in enumerate(bar):
-        width, height = image_size_of(images / rel)
-        samples.append(Sample(rel, index, "pool", file_checksum(images / rel), width, height))
+    samples = _register(images, paths, 0, progress)
     known = _read_label_file(labels_file, task, classes) if labels_file else []
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +121,35 @@ def init_project(
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
     log(f"{folder}: {len(samples)} images, {len(classes)} classes, {len(new)} labels known")
     return project
+
+
+def _register(root: Path, paths: list[str], first_index: int, progress: bool) -> list[Sample]:
+    """Samples for ``paths`` (checksum and size read from each file), numbered from
+    ``first_index``; an unreadable image is an error naming it."""
+    bar = tqdm(paths, desc="registering images", unit="img", disable=not progress)
+    samples = []
+    for index, rel in enumerate(bar, start=first_index):
+        width, height = image_size_of(root / rel)
+        samples.append(Sample(rel, index, "pool", file_checksum(root / rel), width, height))
+    return samples
+
+
+def add_images(project: Project, progress: bool = True, log: Log = print) -> int:
+    """Register the images added to the project's image folder since ``init`` (after the
+    pool's last row, so every earlier batch, label and round keeps its meaning); returns how
+    many. Images removed from the folder stay registered and are reported."""
+    root = project.images_root
+    registered = project.pool_samples()
+    known = {s.id for s in registered}
+    found = list_images(root)
+    new = [p for p in found if p not in known]
+    missing = sorted(known - set(found))
+    samples = _register(root, new, len(registered), progress)
+    with project.store.transaction() as db:
+        project.store.add_samples(db, samples)
+    gone = f"; {len(missing)} registered images are missing from {root}" if missing else ""
+    log(f"{len(new)} new images registered, {len(registered) + len(new)} in the pool{gone}")
+    return len(new)
 
 
 def check_settings(settings: ProjectSettings) -> None:
