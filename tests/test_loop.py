@@ -14,6 +14,7 @@ from .helpers import tiny_recipe, tiny_spec
 
 
 def make_run(run_dir, spec, task=None):
+    """A simulated run on 80 tiny pool images (4 classes) with 24 test images."""
     pool_data, test_data = make_images(n=80, seed=0), make_images(n=24, seed=1)
     return ActiveLearningRun(
         run_dir,

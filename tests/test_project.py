@@ -376,30 +376,31 @@ def test_label_studio_round_trip_for_classification(digits, tmp_path):
     assert [b[4] for b in table(folder, "batches")] == ["done", "done"]
 
 
+def init_smears(folder: Path, images: Path, *extra: str) -> None:
+    """A detection project (cell, debris) on ``images``, stored at 64 px, 4 random first."""
+    args = [
+        "init",
+        str(folder),
+        "--images",
+        str(images),
+        "--task",
+        "detection",
+        "--classes",
+        "cell,debris",
+        "--image-size",
+        "64",
+        "--initial",
+        "4",
+        "--quiet",
+    ]
+    assert main([*args, *extra]) == 0
+
+
 def test_label_studio_round_trip_for_detection(tmp_path, capsys):
     images = tmp_path / "smears"
     truth = {b["path"]: b["box"] for b in make_box_images(images, count=6, size=(80, 60))}
     folder = tmp_path / "project"
-    assert (
-        main(
-            [
-                "init",
-                str(folder),
-                "--images",
-                str(images),
-                "--task",
-                "detection",
-                "--classes",
-                "cell,debris",
-                "--image-size",
-                "64",
-                "--initial",
-                "4",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    init_smears(folder, images)
     assert main(["query", str(folder), "--k", "4", "--quiet"]) == 0
     tasks = json.loads((folder / "batches" / "batch-001-labelstudio.json").read_text())
 
@@ -511,28 +512,8 @@ def test_detection_boxes_from_voc_files_and_a_trained_round(tmp_path, capsys):
         value = {"boxes": [[float(v) for v in box]], "labels": ["cell"]}
         write_annotation(voc / f"{Path(path).stem}.xml", path, 80, 60, value)
     folder = tmp_path / "project"
-    assert (
-        main(
-            [
-                "init",
-                str(folder),
-                "--images",
-                str(images),
-                "--task",
-                "detection",
-                "--classes",
-                "cell,debris",
-                "--image-size",
-                "64",
-                "--initial",
-                "4",
-                "--labels",
-                str(voc),
-                "--quiet",
-                *set_args(["train.epochs=1", "train.batch_size=4"]),
-            ]
-        )
-        == 0
+    init_smears(
+        folder, images, "--labels", str(voc), *set_args(["train.epochs=1", "train.batch_size=4"])
     )
     stored = {r[1]: json.loads(r[2]) for r in table(folder, "labels")}
     assert {p: v["boxes"][0] for p, v in stored.items()} == {

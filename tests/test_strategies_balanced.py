@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from ll4al.al.pool import SimulatedOracle
-from ll4al.al.simulation import ActiveLearningRun
 from ll4al.strategies import get_strategy
 from ll4al.strategies.learning_loss_balanced import (
     LearningLossBalancedStrategy,
@@ -22,8 +20,8 @@ from ll4al.strategies.learning_loss_budget import (
 )
 from ll4al.tasks.base import entropy
 
-from .conftest import make_images
-from .helpers import tiny_recipe, tiny_spec
+from .helpers import tiny_spec
+from .test_loop import make_run
 from .test_strategies import FakeLearner
 
 
@@ -288,17 +286,7 @@ def test_query_empties_the_info_of_the_last_query():
 def tiny_run(run_dir, strategy):
     spec = tiny_spec("learning-loss-budget", cycles=2)
     spec.strategy = strategy
-    pool_data, test_data = make_images(n=80, seed=0), make_images(n=24, seed=1)
-    return ActiveLearningRun(
-        run_dir,
-        spec,
-        tiny_recipe(pool_data),
-        pool_data,
-        SimulatedOracle(pool_data.targets),
-        test_data,
-        test_data.targets.tolist(),
-        progress=False,
-    )
+    return make_run(run_dir, spec)
 
 
 def test_each_cycles_record_says_which_mode_its_query_used(tmp_path):

@@ -17,7 +17,13 @@ from tqdm.auto import tqdm
 from ll4al.al.checks import check_runtime
 from ll4al.al.pool import PoolError
 from ll4al.al.simulation import CycleError
-from ll4al.config import ConfigError, config_text, load_config, named_configs
+from ll4al.config import (
+    ConfigError,
+    add_overrides_argument,
+    config_text,
+    load_config,
+    named_configs,
+)
 from ll4al.distributed import launched_by_torchrun
 from ll4al.experiments.catalog import catalog
 from ll4al.experiments.checks import check_name
@@ -180,14 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
     run.add_argument("--out", help="output directory (default: runs/<config name>)")
     for command in (demo, run):
-        command.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config value, e.g. train.epochs=5 or seeds=[0,1]",
-        )
+        add_overrides_argument(command, "train.epochs=5 or seeds=[0,1]")
         command.add_argument("--quiet", action="store_true", help="no progress bars")
 
     report = sub.add_parser("report", help="a Markdown report and plot of a run's results")
@@ -234,14 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--lr", type=float, help="SGD learning rate at batch 256 (default: 0.06)")
     pre.add_argument("--seed", type=int, default=0, help="seed of weights, order and views (0)")
     pre.add_argument("--limit", type=int, help="only this many random pool images (smoke tests)")
-    pre.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. model.width=0.5",
-    )
+    add_overrides_argument(pre, "model.width=0.5")
     pre.add_argument("--quiet", action="store_true", help="no progress bars")
     add_prefer_parser(sub)
     add_project_parsers(sub)

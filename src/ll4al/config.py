@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import os
@@ -226,6 +227,18 @@ def build_settings(cls: type, values: Any, where: str) -> Any:
 
 def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
     return build_settings(ExperimentConfig, values, "")
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE`` (repeatable), the one way every command takes a setting."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a setting (a YAML value), e.g. {example}",
+    )
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -103,28 +103,17 @@ def training_step(out: Path) -> None:
     settings = TrainSettings(
         epochs=1, batch_size=16, lr=0.1, milestones=[], stop_gradient_epoch=5, augment="crop-flip"
     )
-    learner = learner_for(data, batch_norm=False)
-    train(
-        learner,
-        data,
-        np.arange(16),
-        labels,
-        settings,
-        torch.Generator().manual_seed(3),
-        progress=False,
-    )
+
+    def trained() -> Learner:
+        learner = learner_for(data, batch_norm=False)
+        generator = torch.Generator().manual_seed(3)
+        train(learner, data, np.arange(16), labels, settings, generator, progress=False)
+        return learner
+
+    learner = trained()
     if world().is_main:
         with single_process():
-            alone = learner_for(data, batch_norm=False)
-            train(
-                alone,
-                data,
-                np.arange(16),
-                labels,
-                settings,
-                torch.Generator().manual_seed(3),
-                progress=False,
-            )
+            alone = trained()
         params = dict(alone.model.named_parameters())
         differences = {
             name: float((p.detach() - params[name].detach()).abs().max())

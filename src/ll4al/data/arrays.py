@@ -50,9 +50,18 @@ class ArrayDataset:
         index = torch.as_tensor(indices, dtype=torch.long)
         targets = None if self.targets is None else self.targets[index.numpy()]
         groups = None if self.groups is None else self.groups[index.numpy()]
-        subset = ArrayDataset(self.images[index], targets, (0.0,), (1.0,), groups=groups)
-        subset._mean, subset._std = self._mean, self._std
-        return subset
+        return self.with_images(self.images[index], targets, groups)
+
+    def with_images(
+        self,
+        images: torch.Tensor,
+        targets: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ) -> ArrayDataset:
+        """Other images normalised as these are (an evaluation set by the pool's statistics)."""
+        other = ArrayDataset(images, targets, (0.0,), (1.0,), groups=groups)
+        other._mean, other._std = self._mean, self._std
+        return other
 
     def inputs(self, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Normalised float inputs of the samples at ``indices``."""

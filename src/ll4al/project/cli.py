@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ll4al.config import add_overrides_argument
 from ll4al.distributed import device_for, init_distributed, world
 from ll4al.project.commands import (
     EXPORT_FORMATS,
@@ -53,14 +54,7 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--cost-minutes", type=float, help="minutes one label takes")
     init.add_argument("--cost-money", type=float, help="what one label costs")
     init.add_argument("--currency", help="e.g. RMB, EUR")
-    init.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any setting, e.g. train.epochs=20",
-    )
+    add_overrides_argument(init, "train.epochs=20")
 
     q = sub.add_parser(
         "query",

@@ -8,6 +8,7 @@ writes in one transaction, so a bad file or a kill leaves the project as it was.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import time
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
@@ -215,8 +215,8 @@ def _learner_for_round(project: Project, session: Session, pool, round: int, log
     digest = project.labels_digest(pool, with_lpm)
     path = project.weights_path(round, with_lpm)
     saved = project.store.round_record(round)
-    learner = session.new_learner(round)
     if saved is not None and saved["labels_digest"] == digest and path.is_file():
+        learner = session.new_learner(round)
         learner.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         log(f"round {round}: model loaded from {path}")
         return learner
@@ -466,11 +466,13 @@ def export(project: Project, fmt: str, out: Path, log: Log = print) -> Path:
     decided = project.store.decided_labels()
     out = Path(out)
     if fmt == "csv":
-        rows = ["path,label"] + [
-            f"{_csv_field(i)},{_csv_field(json.dumps(v) if isinstance(v, dict) else v)}"
-            for i, v in decided.items()
-        ]
-        write_text_atomic(out, "\n".join(rows) + "\n")
+        with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file, lineterminator="\n")
+            writer.writerow(["path", "label"])
+            for sample_id, value in decided.items():
+                writer.writerow(
+                    [sample_id, json.dumps(value) if isinstance(value, dict) else value]
+                )
     elif fmt == "labelstudio":
         records = [
             {
@@ -504,11 +506,3 @@ def export(project: Project, fmt: str, out: Path, log: Log = print) -> Path:
             )
     log(f"{len(decided)} labeled images exported as {fmt} to {out}")
     return out
-
-
-def _csv_field(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
-
-
-def project_yaml(project: Project) -> str:
-    return yaml.safe_dump(project.settings.to_dict(), sort_keys=False)

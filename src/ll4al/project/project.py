@@ -101,9 +101,7 @@ class Project:
         if unknown:
             raise ProjectError(f"evaluation folder {root} has unknown classes {unknown}")
         images = decode_images(root, paths, self.settings.image_size, self.settings.channels)
-        data = ArrayDataset(images, None, (0.0,), (1.0,))
-        data._mean, data._std = pool_data._mean, pool_data._std
-        return data, [self.settings.classes.index(n) for n in names]
+        return pool_data.with_images(images), [self.settings.classes.index(n) for n in names]
 
     def training_pool(self) -> Pool:
         """The decided labels as a ``Pool``, in the order the benchmark would have added them:
@@ -157,14 +155,15 @@ class Project:
 
     def labels_digest(self, pool: Pool, with_lpm: bool) -> str:
         """What a round's weights depend on: the labels in order, the LPM, the settings."""
+        settings = self.settings.to_dict()
         blob = json.dumps(
             [
                 pool.labeled.tolist(),
                 pool.labels_of(pool.labeled),
                 with_lpm,
-                self.settings.to_dict()["model"],
-                self.settings.to_dict()["train"],
-                self.settings.seed,
+                settings["model"],
+                settings["train"],
+                settings["seed"],
             ],
             default=str,
         )

@@ -80,6 +80,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _latest(rows: Sequence[sqlite3.Row]) -> dict[tuple[str, str], sqlite3.Row]:
+    """Each annotator's latest label of each sample, from rows in the order they were given."""
+    return {(row["sample"], row["annotator"]): row for row in rows}
+
+
 @dataclass(frozen=True)
 class Sample:
     id: str
@@ -209,14 +214,13 @@ class Store:
         replaces their label, and a second opinion only changes the label when a majority
         agrees with it.
         """
-        latest: dict[tuple[str, str], tuple[int, str]] = {}
+        rows = self.labels()
         first_seen: dict[tuple[str, str], int] = {}
-        for row in self.labels():
-            latest[(row["sample"], row["annotator"])] = (row["id"], row["value"])
+        for row in rows:
             first_seen.setdefault((row["sample"], row["value"]), row["id"])
         votes: dict[str, Counter] = {}
-        for (sample, _annotator), (_id, value) in latest.items():
-            votes.setdefault(sample, Counter())[value] += 1
+        for (sample, _annotator), row in _latest(rows).items():
+            votes.setdefault(sample, Counter())[row["value"]] += 1
         decided = {}
         for sample, counter in votes.items():
             top = max(counter.values())
@@ -227,8 +231,8 @@ class Store:
     def disagreements(self) -> dict[str, dict[str, Any]]:
         """Samples whose annotators' latest labels differ: ``{sample: {annotator: value}}``."""
         latest: dict[str, dict[str, Any]] = {}
-        for row in self.labels():
-            latest.setdefault(row["sample"], {})[row["annotator"]] = json.loads(row["value"])
+        for (sample, annotator), row in _latest(self.labels()).items():
+            latest.setdefault(sample, {})[annotator] = json.loads(row["value"])
         return {
             s: by
             for s, by in latest.items()
