@@ -24,7 +24,7 @@ from ll4al.config import (
     load_config,
     named_configs,
 )
-from ll4al.distributed import launched_by_torchrun
+from ll4al.distributed import finish_distributed, launched_by_torchrun
 from ll4al.experiments.catalog import catalog
 from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
@@ -242,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    status = _dispatch(args)
+    if status == 0:
+        finish_distributed()  # under torchrun: all ranks leave together
+    return status
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run one command; bad input is a one-line error, never a traceback."""
     try:
         if args.command == "prefer":
             return run_prefer(args)

@@ -110,6 +110,17 @@ def barrier(current: World) -> None:
         dist.barrier()
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then leave the process group (a no-op in a plain process).
+
+    Why: a rank that returns first (rank 1, while rank 0 still writes files) and exits with
+    gloo's threads still connected can die in C++'s ``terminate``; leaving together cannot.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def rank_pairs_shard(batch_size: int, current: World) -> np.ndarray | None:
     """Positions of a global training batch this rank trains on, or None if it is too small.
 
