@@ -29,7 +29,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from costs import SyntheticPool, make_learner  # noqa: E402
 
-from ll4al.distributed import barrier, device_for, init_distributed, world  # noqa: E402
+from ll4al.distributed import (  # noqa: E402
+    barrier,
+    device_for,
+    finish_distributed,
+    init_distributed,
+    world,
+)
 from ll4al.runtime import resolve_precision  # noqa: E402
 
 
@@ -50,6 +56,7 @@ def score(args: argparse.Namespace) -> None:
     if current.is_main:
         assert len(scores["predicted_loss"]) == args.pool
         print(json.dumps({"ranks": current.size, "seconds": seconds, "precision": precision}))
+    finish_distributed()  # leave together: no rank exits with gloo still connected
 
 
 def launch(nproc: int, args: argparse.Namespace) -> dict:

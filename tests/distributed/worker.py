@@ -23,7 +23,7 @@ from ll4al.al.learner import Learner
 from ll4al.al.training import train
 from ll4al.config import TrainSettings
 from ll4al.data.arrays import ArrayDataset
-from ll4al.distributed import World, init_distributed, world
+from ll4al.distributed import World, finish_distributed, init_distributed, world
 from ll4al.models.lpm import LearningLoss
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
@@ -136,3 +136,4 @@ if __name__ == "__main__":
     out = Path(sys.argv[2])
     init_distributed(torch.device("cpu"))
     {"scoring": scoring, "training": training_step}[sys.argv[1]](out)
+    finish_distributed()  # rank 1 must not exit while rank 0 still computes alone
