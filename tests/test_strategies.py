@@ -158,3 +158,39 @@ def test_embedding_layer_that_never_runs_is_reported():
         get_strategy("core-set").query(
             learner, data, np.array([0]), np.arange(1, 8), 2, np.random.default_rng(0)
         )
+
+
+def test_options_in_the_name_reach_the_strategy_and_its_records():
+    strategy = get_strategy("learning-loss-budget( min_labeled_per_class = 150 ,k_nn=5)")
+    assert strategy.min_labeled_per_class == 150 and strategy.k_nn == 5
+    assert strategy.min_lpm_agreement == 0.55  # the default where not given
+    assert strategy.name == "learning-loss-budget(min_labeled_per_class=150,k_nn=5)"
+    assert get_strategy("learning-loss-budget").name == "learning-loss-budget"
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("learning-loss-budget(colour=1)", "no option 'colour'; it takes min_labeled_per_class"),
+        ("random(k_nn=3)", "it takes no options"),
+        ("learning-loss-budget(min_labeled_per_class=-1)", "must be >= 0"),
+        ("learning-loss-budget(min_labeled_per_class)", "is not key=value"),
+        ("learning-loss-budget(k_nn=[1])", "needs one number or word"),
+        ("learning-loss-budget(k_nn=1,k_nn=2)", "'k_nn' is given twice"),
+        ("Learning Loss", "is not NAME or NAME(key=value, ...)"),
+        ("no-such-thing(a=1)", "Unknown strategy 'no-such-thing'"),
+    ],
+)
+def test_bad_strategy_specs_are_refused_in_one_line(spec, says):
+    with pytest.raises(ValueError) as err:
+        get_strategy(spec)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_config_with_a_bad_option_fails_before_any_work():
+    from ll4al.al.checks import check_strategies
+    from ll4al.config import ConfigError
+
+    check_strategies(["learning-loss-budget(min_labeled_per_class=150)"], ClassificationTask(), "x")
+    with pytest.raises(ConfigError, match="no option 'colour'"):
+        check_strategies(["random", "learning-loss(colour=2)"], ClassificationTask(), "x")

@@ -13,16 +13,26 @@ import torch
 from ll4al.al.training import check_augmentation
 from ll4al.config import ActiveSettings, ConfigError, ModelSettings, TrainSettings
 from ll4al.models.networks import MODELS
-from ll4al.strategies import STRATEGIES
+from ll4al.strategies import STRATEGIES, get_strategy, parse_strategy
 from ll4al.tasks import TaskAdapter
 
 
 def check_strategies(strategies: list[str], task: TaskAdapter, task_name: str) -> None:
-    """Every strategy is registered and reads only what ``task`` gives."""
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    """Every strategy is registered, its options (``name(key=value)``) are ones it takes,
+    and it reads only what ``task`` gives."""
+    try:
+        names = {spec: parse_strategy(spec)[0] for spec in strategies}
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    unknown = [s for s in strategies if names[s] not in STRATEGIES]
     if unknown:
         raise ConfigError(f"unknown strategies {unknown}; choose from {sorted(STRATEGIES)}")
-    unmet = {s: STRATEGIES[s].unmet_needs(task) for s in strategies}
+    for spec in strategies:  # the options too: a typo fails now, not after hours of training
+        try:
+            get_strategy(spec)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    unmet = {s: STRATEGIES[names[s]].unmet_needs(task) for s in strategies}
     unfit = [s for s in strategies if unmet[s]]
     if unfit:
         needs = sorted({need for s in unfit for need in unmet[s]})
