@@ -77,3 +77,16 @@ def test_values_of_the_wrong_shape_are_refused():
 def test_missing_config_names_the_shipped_ones():
     with pytest.raises(ConfigError, match="cifar10-paper"):
         load_config("no-such-config")
+
+
+def test_ranker_settings_are_checked_and_left_out_of_old_fingerprints():
+    config = load_config("demo", ["train.rank_pairs=all", "train.rank_loss=listwise"])
+    assert (config.train.rank_pairs, config.train.rank_loss) == ("all", "listwise")
+    assert {"rank_pairs", "rank_loss"}.isdisjoint(load_config("demo").fingerprint()["train"])
+    assert config.fingerprint()["train"]["rank_loss"] == "listwise"
+    for key, value in [("rank_pairs", "some"), ("rank_loss", "ndcg")]:
+        with pytest.raises(ConfigError, match=f"^invalid train: {key} must be '") as err:
+            config_from_dict({"train": {key: value}})
+        assert "\n" not in str(err.value) and repr(value) in str(err.value)
+    with pytest.raises(ConfigError, match="train.rank_loss must be a string, got 2"):
+        config_from_dict({"train": {"rank_loss": 2}})

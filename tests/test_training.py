@@ -72,3 +72,32 @@ def test_classification_augmentation_is_the_batched_crop_flip():
     out, targets = ClassificationTask().augment(batch, labels, torch.Generator().manual_seed(3))
     assert torch.equal(out, random_crop_flip(batch, generator=torch.Generator().manual_seed(3)))
     assert targets is labels
+
+
+@pytest.mark.parametrize(
+    "ranker", [{"rank_pairs": "all"}, {"rank_loss": "listwise"}], ids=["all-pairs", "listwise"]
+)
+def test_a_training_step_with_each_ranker(ranker):
+    """The ranker settings reach the loss: same start, same batches, another objective."""
+    pool = make_images(n=32, seed=0)
+    results = []
+    for options in ({}, ranker):
+        torch.manual_seed(0)
+        learner = tiny_recipe(pool).build(True)
+        settings = TrainSettings(
+            epochs=1, batch_size=16, lr=0.05, milestones=[], augment="none", **options
+        )
+        out_before = learner.model.out.weight.detach().clone()
+        result = train(
+            learner,
+            pool,
+            np.arange(32),
+            pool.targets.tolist(),
+            settings,
+            torch.Generator().manual_seed(0),
+            progress=False,
+        )
+        assert np.isfinite(result["loss"])
+        assert not torch.equal(learner.model.out.weight, out_before)  # the LPM trained
+        results.append(result["loss"])
+    assert results[0] != results[1]

@@ -67,10 +67,22 @@ class TrainSettings:
     #: The task's training-time augmentation by name (``crop-flip`` for classification,
     #: ``flip`` for keypoints), or ``none``.
     augment: str = "crop-flip"
+    #: The LPM's pairs: ``half``, the paper's B/2 disjoint pairs, or ``all`` B(B-1)/2 pairs
+    #: (more order information from the same batch).
+    rank_pairs: str = "half"
+    #: The LPM's loss: ``margin``, the paper's pairwise margin loss, or ``listwise``, a
+    #: softmax cross-entropy over the whole batch (``ll4al.models.losses``; ``margin`` and
+    #: ``rank_pairs`` unused). Under torchrun, ``all`` and ``listwise`` see only each rank's
+    #: share of a batch, unlike one process.
+    rank_loss: str = "margin"
 
     def __post_init__(self) -> None:
         if not isinstance(self.augment, str) or not self.augment:
             raise ValueError(f"augment must be the name of an augmentation, got {self.augment!r}")
+        if self.rank_pairs not in ("half", "all"):
+            raise ValueError(f"rank_pairs must be 'half' or 'all', got {self.rank_pairs!r}")
+        if self.rank_loss not in ("margin", "listwise"):
+            raise ValueError(f"rank_loss must be 'margin' or 'listwise', got {self.rank_loss!r}")
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
 
@@ -133,11 +145,13 @@ class ExperimentConfig:
 
 
 #: Settings added after runs were first saved, with their defaults (the image folder's data
-#: settings, DDP's synchronised batch norm, a pretrained start).
+#: settings, DDP's synchronised batch norm, a pretrained start, the LPM's pairs and loss).
 _ADDED_LATER = {
     ("data", "image_size"): None,
     ("data", "channels"): None,
     ("train", "sync_batchnorm"): False,
+    ("train", "rank_pairs"): "half",
+    ("train", "rank_loss"): "margin",
     ("model", "weights"): None,
 }
 

@@ -41,8 +41,9 @@ def train(
 ) -> dict[str, float]:
     """Train ``learner.model`` from its current weights on ``data[indices]`` with ``labels``.
 
-    With an LPM the objective is ``mean(L_target) + lpm_weight * ranking_loss``; from
-    ``stop_gradient_epoch`` on, the LPM's gradient no longer reaches the target network.
+    With an LPM the objective is ``mean(L_target) + lpm_weight * ranking_loss`` (of kind
+    ``rank_loss`` over ``rank_pairs``); from ``stop_gradient_epoch`` on, the LPM's gradient no
+    longer reaches the target network.
     """
     if len(indices) < 2:
         raise ValueError(f"need at least 2 labeled samples to train, got {len(indices)}")
@@ -89,7 +90,14 @@ def train(
             if predicted is None:
                 loss = losses.mean()
             else:
-                loss = joint_loss(losses, predicted, settings.lpm_weight, settings.margin)
+                loss = joint_loss(
+                    losses,
+                    predicted,
+                    settings.lpm_weight,
+                    settings.margin,
+                    settings.rank_pairs,
+                    settings.rank_loss,
+                )
             value = float(loss.detach())
             if not np.isfinite(value):
                 raise NonFiniteLossError(

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 PairScheme = Literal["half", "all"]
-LossKind = Literal["margin", "mse"]
+LossKind = Literal["margin", "mse", "listwise"]
 
 
 def pairwise_margin_loss(
@@ -32,6 +32,24 @@ def pairwise_logistic_loss(
 ) -> torch.Tensor:
     """RankNet's loss: mean of ``log(1 + exp(-sign * (score_i - score_j)))``."""
     return F.softplus(-sign * (score_i - score_j)).mean()
+
+
+def listwise_softmax_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy from ``softmax(target / std(target))`` to ``softmax(predicted)``.
+
+    The batch is one list (Li et al., ICPR 2020, "Learning to Rank for Active Learning: A
+    Listwise Approach"). Picked over ListMLE because it puts its weight on the high-loss top
+    of the list, the part a query takes, while ListMLE weighs the order among the many
+    near-zero losses of well-fit samples, mostly noise, as much. Unlike Li et al. the true
+    losses are divided by their batch standard deviation first: on the raw losses the target
+    distribution would follow the loss scale, which shrinks as the target network trains (the
+    paper's argument against MSE), going from one-hot to uniform with a vanishing gradient.
+    Scaled so (and softmax being blind to shifts), it depends only on the losses' relative
+    spread, as the margin loss depends only on their order. ``target`` must be detached.
+    """
+    scale = target.std(unbiased=False).clamp_min(torch.finfo(target.dtype).eps)
+    wanted = torch.softmax(target / scale, dim=0)
+    return -(wanted * torch.log_softmax(predicted, dim=0)).sum()
 
 
 def pair_indices(batch_size: int, pairs: PairScheme = "half") -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +78,9 @@ def ranking_loss(
 
     ``predicted`` and ``target`` are ``[B]``; ``target`` (the true per-sample losses) is
     detached, so this loss never trains the target network through its own loss values.
-    ``kind="mse"`` is the regression ablation the paper argues against.
+    ``kind="mse"`` is the regression ablation the paper argues against; ``kind="listwise"``
+    ranks the whole batch at once (:func:`listwise_softmax_loss`; ``margin`` and ``pairs``
+    unused).
     """
     if predicted.shape != target.shape or predicted.dim() != 1:
         raise ValueError(
@@ -70,8 +90,10 @@ def ranking_loss(
     target = target.detach().to(predicted.dtype)
     if kind == "mse":
         return F.mse_loss(predicted, target)
+    if kind == "listwise":
+        return listwise_softmax_loss(predicted, target)
     if kind != "margin":
-        raise ValueError(f"kind must be 'margin' or 'mse', got {kind!r}")
+        raise ValueError(f"kind must be 'margin', 'mse' or 'listwise', got {kind!r}")
     i, j = pair_indices(predicted.shape[0], pairs)
     if i.numel() == 0:
         return predicted.sum() * 0.0
