@@ -66,6 +66,7 @@ def test_pretrain_is_seeded_and_ignores_the_configs_weights(tmp_path):
     assert runs[0].keys() == runs[1].keys()
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert not any(k.startswith("fc.") for k in runs[0])  # no head, no projection head
+    assert all(v.device.type == "cpu" for v in runs[0].values())  # loads without a GPU too
     with pytest.raises(ConfigError, match="classification"):
         pretrain(load_config("face-keypoints-cpu"), tmp_path / "k.pt", settings, progress=False)
 
@@ -185,3 +186,4 @@ def test_pretrain_refuses_a_bad_out_or_settings_before_training(tmp_path):
         result = ll4al("pretrain", "demo", *args, "--quiet", cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr
         assert "Traceback" not in result.stderr and "epoch 1/" not in result.stdout
+

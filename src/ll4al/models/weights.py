@@ -21,8 +21,9 @@ def is_head(key: str) -> bool:
 
 def backbone_state(network: nn.Module) -> dict[str, torch.Tensor]:
     """The network's ``state_dict`` without the classifier head, as ``ll4al pretrain`` saves
-    it (a head trained on nothing would only replace each round's own random one)."""
-    return {k: v for k, v in network.state_dict().items() if not is_head(k)}
+    it (a head trained on nothing would only replace each round's own random one). On the
+    CPU, so a checkpoint pretrained on a GPU loads with a plain ``torch.load`` anywhere."""
+    return {k: v.cpu() for k, v in network.state_dict().items() if not is_head(k)}
 
 
 def _names(keys: list[str], limit: int = 3) -> str:
