@@ -153,3 +153,45 @@ def test_predicted_losses_are_fp32_under_bf16_autocast():
     assert output.dtype == torch.bfloat16  # the target network itself runs in bf16
     assert predicted.dtype == torch.float32
     assert len(torch.unique(predicted)) == 64  # no ties from bf16 rounding
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_spatial_mean_in_chunks_is_the_mean_bitwise(dtype, channels_last, monkeypatch):
+    from ll4al.models import features
+
+    torch.manual_seed(0)
+    x = torch.randn(9, 3, 7, 5).relu().to(dtype)  # 105 elements a sample
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = x.mean(dim=(2, 3))
+    monkeypatch.setattr(features, "_CHUNK_ELEMENTS", 250)  # 2 samples a chunk
+    sizes = []
+    mean = torch.Tensor.mean
+    monkeypatch.setattr(
+        torch.Tensor, "mean", lambda t, *a, **k: sizes.append(len(t)) or mean(t, *a, **k)
+    )
+    pooled = features.spatial_mean(x)
+    assert sizes == ([2, 2, 2, 2, 1] if dtype != torch.float32 else [9])  # fp32: no copy to save
+    assert pooled.dtype == dtype and torch.equal(pooled, expected)
+
+
+def test_predicted_losses_are_those_of_pooling_each_level_whole():
+    """A bf16 batch whose 32x32 level is pooled in chunks scores as pooling it whole did."""
+    torch.manual_seed(0)
+    x = torch.randn(150, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    model = CifarResNet18(width=0.25).to(memory_format=torch.channels_last).eval()
+    layers = ["layer1", "layer2", "layer3", "layer4"]
+    wrapped = LearningLoss(model, layers, hidden=16, example_input=x[:2]).eval()
+    maps = []
+    for name in layers:
+        getattr(model, name).register_forward_hook(lambda _m, _i, out: maps.append(out))
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, predicted = wrapped(x)
+        heads = zip(maps, wrapped.heads, strict=True)
+        pooled = torch.cat([head(m.mean(dim=(2, 3)).float()) for m, head in heads], dim=1)
+        expected = wrapped.out(pooled).squeeze(1)
+    assert maps[0].dtype == torch.bfloat16
+    assert maps[0][0].numel() * len(x) > 2**20  # the first level does go in chunks
+    assert torch.equal(predicted, expected)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ll4al import ClassificationTask, Learner, get_strategy
+from ll4al.al.learner import MCDropout
 from ll4al.strategies.badge import gradient_embedding
 from ll4al.strategies.bald import BaldStrategy, bald_scores
 from ll4al.strategies.base import kmeans_pp
@@ -227,7 +228,7 @@ def test_bald_with_dropout_modules_keeps_batch_norm_in_eval_mode():
     assert seen and set(seen) == {(False, True)}
     assert torch.equal(net.norm.running_mean, stats)
     assert all(m.training for m in net.modules())  # modes as they were before the query
-    assert not net.features._forward_hooks  # own dropout used: no hook on the embedding
+    assert not net.features._forward_hooks and not net.dropout._forward_pre_hooks  # removed
 
 
 def test_bald_restores_modes_hooks_and_rng_on_error():
@@ -260,8 +261,9 @@ def test_bald_rejects_bad_settings(kwargs):
         BaldStrategy(**kwargs)
 
 
-def test_bald_runs_the_network_up_to_the_embedding_once_per_batch():
-    learner, data = bald_learner(), TensorData(ROWS)
+@pytest.mark.parametrize("dropout", [False, True], ids=["hook", "module"])
+def test_bald_runs_the_network_up_to_the_embedding_once_per_batch(dropout):
+    learner, data = bald_learner(dropout), TensorData(ROWS)
     calls = []
     learner.model.features.register_forward_hook(lambda *_: calls.append(1))
     head = []
@@ -269,6 +271,68 @@ def test_bald_runs_the_network_up_to_the_embedding_once_per_batch():
     query("bald", learner, np.arange(12), 3, data=data, strategy=BaldStrategy(passes=20))
     assert len(calls) == 3  # 12 candidates in batches of 4: the backbone once per batch
     assert head == [80, 80, 80]  # the head on 20 masked copies of each batch
+
+
+class MaskTable:
+    """Stands in for ``F.dropout``: multiplies by the next rows of a fixed table of masks,
+    so that two ways of running the passes can be given the same masks."""
+
+    def __init__(self, masks):
+        self.rows = iter(masks)
+
+    def __call__(self, x, p=0.5, training=True, inplace=False):
+        return x * torch.stack([next(self.rows) for _ in range(len(x))])
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["hook", "module"])
+def test_backbone_once_gives_the_probabilities_of_full_passes_under_the_same_masks(
+    dropout, monkeypatch
+):
+    learner, passes = bald_learner(dropout), 5
+    x = torch.randn(12, 2, generator=torch.Generator().manual_seed(0))
+    masks = 2 * (torch.rand(passes * 12, 2, generator=torch.Generator().manual_seed(1)) > 0.5)
+    monkeypatch.setattr(F, "dropout", MaskTable(masks.float()))
+    mc = MCDropout(passes, 0.5, seed=0)
+    once = learner.infer(TensorData(x), np.arange(12), ["mc_probs"], mc)["mc_probs"]
+    monkeypatch.setattr(F, "dropout", MaskTable(masks.float()))  # the same masks again
+
+    def probs(batch):
+        return learner.task.probabilities(learner.forward(batch)[0])
+
+    with learner.mc_dropout(copies=1):  # no repeat: every pass runs the whole network
+        batches = x.split(learner.batch_size)  # batch by batch, as infer streams them
+        full = torch.cat([torch.stack([probs(b) for _ in range(passes)]) for b in batches], 1)
+    assert once.shape == (passes, 12, 2)
+    assert not torch.equal(once[0], once[1])  # the masks do differ between passes
+    torch.testing.assert_close(once, full)
+
+
+class DropoutFirst(nn.Module):
+    """Dropout on the input, before the embedding: copies of the embedding would share it."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout = nn.Dropout(0.5)
+        self.features = nn.Linear(2, 2)
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(self.features(self.dropout(x)))
+
+
+def test_bald_runs_full_passes_where_dropout_comes_before_the_embedding():
+    torch.manual_seed(0)
+    learner = Learner(
+        DropoutFirst(), ClassificationTask(), torch.device("cpu"), "fp32", "features", 4
+    )
+    calls = []
+    learner.model.features.register_forward_hook(lambda _m, x, _o: calls.append(len(x[0])))
+    picked = query(
+        "bald", learner, np.arange(12), 3, data=TensorData(ROWS), strategy=BaldStrategy(5)
+    )
+    assert len(set(picked.tolist())) == 3
+    assert calls == [4] * 15  # 3 batches x 5 passes of the whole network, no copies
+    assert not learner.model.dropout._forward_pre_hooks
 
 
 class SkipAround(nn.Module):

@@ -33,6 +33,10 @@ DROPOUT_TYPES = (
 )
 
 
+class DropoutBeforeEmbedding(RuntimeError):
+    """A dropout module ran before the embedding layer, so MC dropout needs full passes."""
+
+
 @dataclass(frozen=True)
 class MCDropout:
     """``passes`` stochastic forward passes with dropout at rate ``p``, masks from ``seed``."""
@@ -111,13 +115,19 @@ class Learner:
         If the target network has dropout modules, only they switch to train mode (at their own
         rates; ``p`` is then unused), so batch norm keeps using its running statistics. If it
         has none, dropout at rate ``p`` is applied to the output of ``embedding_layer`` by a
-        forward hook, which repeats that output ``copies`` times along the batch first: one
-        forward pass then runs the network up to the embedding once and the rest (the head)
-        on ``copies`` differently masked copies. Yields ``{"copies": n}``, the copies one pass
-        returns (1 with dropout modules; set it to 1 to turn the repeat off). The CPU RNG and
-        that of the learner's device type are seeded with ``seed`` on entry and restored on
-        exit, so the masks depend on ``seed`` alone and the caller's RNG streams are left as
-        they were. Modes and hooks are restored even on error.
+        forward hook.
+
+        With an ``embedding_layer``, its output is also repeated ``copies`` times along the
+        batch: one forward pass then runs the network up to the embedding once and the rest
+        (the head) on ``copies`` differently masked copies. That is ``copies`` passes in
+        distribution as long as no dropout runs before the embedding (the network up to it is
+        then a fixed function of the input); a dropout module of the network that does raises
+        ``DropoutBeforeEmbedding`` (a RuntimeError), on which the caller sets ``copies`` back
+        to 1. Yields ``{"copies": n}``, the copies one pass returns (1 without an
+        ``embedding_layer``; set it to 1 to turn the repeat off). The CPU RNG and that of the
+        learner's device type are seeded with ``seed`` on entry and restored on exit, so the
+        masks depend on ``seed`` alone and the caller's RNG streams are left as they were.
+        Modes and hooks are restored even on error.
         """
         dropouts = [m for m in self.target.modules() if isinstance(m, DROPOUT_TYPES)]
         if not dropouts and self.embedding_layer is None:
@@ -125,25 +135,46 @@ class Learner:
                 "MC dropout needs dropout layers in the target network or an embedding_layer "
                 "to apply dropout to"
             )
-        layer = None if dropouts else resolve_layer(self.target, self.embedding_layer)
+        layer = (
+            None
+            if self.embedding_layer is None
+            else resolve_layer(self.target, self.embedding_layer)
+        )
         modes = {module: module.training for module in self.model.modules()}
         accelerator = self.device.type != "cpu"
         devices = (
             range(torch.get_device_module(self.device.type).device_count()) if accelerator else []
         )
-        handle = None
-        state = {"copies": 1 if dropouts else copies}
+        handles = []
+        state = {"copies": 1 if layer is None else copies}
+        embedded = False  # whether the embedding layer has run in the current pass
 
-        def masked(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
-            repeats = (state["copies"],) + (1,) * (output.dim() - 1)
-            return F.dropout(output.repeat(*repeats), p, training=True)
+        def start_pass(_module: nn.Module, _inputs: object) -> None:
+            nonlocal embedded
+            embedded = False
+
+        def copy_and_mask(_module: nn.Module, _inputs: object, output: torch.Tensor) -> object:
+            nonlocal embedded
+            embedded = True
+            if state["copies"] > 1:
+                output = output.repeat((state["copies"],) + (1,) * (output.dim() - 1))
+            return output if dropouts else F.dropout(output, p, training=True)
+
+        def check_order(module: nn.Module, _inputs: object) -> None:
+            if state["copies"] > 1 and not embedded:
+                raise DropoutBeforeEmbedding(
+                    f"{type(module).__name__} runs before embedding layer "
+                    f"{self.embedding_layer!r}: copies of the embedding would share its masks"
+                )
 
         try:
             self.model.eval()
             for module in dropouts:
                 module.train()
             if layer is not None:
-                handle = layer.register_forward_hook(masked)
+                handles.append(self.target.register_forward_pre_hook(start_pass))
+                handles.append(layer.register_forward_hook(copy_and_mask))
+                handles += [m.register_forward_pre_hook(check_order) for m in dropouts]
             with torch.random.fork_rng(devices=devices, device_type=self.device.type):
                 if accelerator:
                     torch.manual_seed(seed)  # the CPU and every device of this type
@@ -151,7 +182,7 @@ class Learner:
                     torch.random.default_generator.manual_seed(seed)  # leave GPUs untouched
                 yield state
         finally:
-            if handle is not None:
+            for handle in handles:
                 handle.remove()
             for module, training in modes.items():
                 module.train(training)
@@ -169,7 +200,8 @@ class Learner:
         ``want`` names what to return (on the CPU): ``probs``, ``uncertainty`` (the task's
         score), ``predicted_loss`` and ``embedding`` (pooled output of ``embedding_layer``),
         or, alone and with ``mc``, ``mc_probs``: ``[passes, N, C]`` class probabilities under
-        MC dropout (``mc_dropout``: the network up to the embedding runs once per batch).
+        MC dropout (``mc_dropout``: the network up to the embedding runs once per batch where it
+        can).
         Under torchrun each rank scores its shard and every rank gets all results.
         """
         if ("mc_probs" in want) != (mc is not None) or (mc is not None and len(want) != 1):
@@ -236,9 +268,10 @@ class Learner:
 
     def _mc_probs(self, inputs: torch.Tensor, passes: int, state: dict) -> torch.Tensor:
         """``[passes, B, C]`` probabilities: one pass of ``passes`` masked copies of the
-        embedding, or ``passes`` passes where the network has its own dropout or where the
-        layers after the embedding do not take a batch of copies (a skip connection from
-        before it); then the repeat is turned off for the rest of the block."""
+        embedding, or ``passes`` full passes where there is no embedding layer, where a dropout
+        module runs before it, or where the layers after it do not take a batch of copies (a
+        skip connection from before it); then the repeat is turned off for the rest of the
+        block."""
         if state["copies"] > 1:
             try:
                 probs = self.task.probabilities(self.forward(inputs)[0])

@@ -33,10 +33,14 @@ class BaldStrategy(QueryStrategy):
     dropout, like our CIFAR ResNet-18, gets dropout at rate ``p`` on the output of the
     learner's ``embedding_layer`` (the input of the last linear layer) instead: a last-layer
     approximation of the posterior, Bayesian only in the final classifier, since dropout
-    elsewhere would feed layers inputs they never saw in training; there the network runs up
-    to that layer once per batch and only the head runs ``passes`` times (on masked copies),
-    so 20 passes cost little more than one. The masks are seeded from the query's ``rng``
-    without touching the global torch RNG state.
+    elsewhere would feed layers inputs they never saw in training. Either way, where all
+    dropout runs after the ``embedding_layer`` (a dropout head, like the small CNN's), the
+    network runs up to that layer once per batch and only the head runs ``passes`` times (on
+    copies of the embedding, each masked independently), so 20 passes cost little more than
+    one: the same estimator, since the network up to the embedding is deterministic. Where
+    that split is not available (no ``embedding_layer``, dropout before it, or a head that
+    reads more than the embedding) the network runs ``passes`` full times. The masks are
+    seeded from the query's ``rng`` without touching the global torch RNG state.
     """
 
     name = "bald"
