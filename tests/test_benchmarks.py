@@ -53,6 +53,7 @@ SMOKE: dict[str, Smoke] = {
             rf"^inference pass, LPM attached +{NUMBER} +\d+\.\d\d *$",
             *(rf"^{re.escape(name)}(?: \(.*\))? +{NUMBER} +\d+\.\d\d\b" for name in STRATEGIES),
             rf"^learning-loss +{NUMBER} +\d+\.\d\d +<= 1\.1 (?:ok|MISSED)$",
+            rf"^bald \(.*\) +{NUMBER} +\d+\.\d\d +<= 2 (?:ok|MISSED)$",
             rf"^learning-loss / inference pass with the LPM attached .*: {NUMBER}$",
             # 4. memory of streamed scoring at two pool sizes
             r"^100 +8 +\d+ +\d+ +",
@@ -73,7 +74,8 @@ SMOKE: dict[str, Smoke] = {
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo
         expect=[
-            rf"^{name} +1 +50 +\d+ +\d+ +[01]\.\d{{3}}$" for name in ("learning-loss", "random")
+            rf"^{name} +1 +50 +\d+ +\d+ +[01]\.\d{{3}}$"
+            for name in ("learning-loss-balanced", "random")
         ],
     ),
 }

@@ -23,19 +23,21 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted((r["strategy"], r["cycle"]) for r in records) == [
-        ("learning-loss", 1),
-        ("learning-loss", 2),
+        ("learning-loss-balanced", 1),
+        ("learning-loss-balanced", 2),
         ("random", 1),
         ("random", 2),
     ]
     assert {r["labeled"] for r in records} == {50, 100}
     assert all({"strategy", "seed", "cycle", "labeled", "accuracy"} <= set(r) for r in records)
-    assert all(("ranking_accuracy" in r) == (r["strategy"] == "learning-loss") for r in records)
+    assert all(
+        ("ranking_accuracy" in r) == (r["strategy"] == "learning-loss-balanced") for r in records
+    )
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert "learning-loss" in result.stdout and "random" in result.stdout
+    assert "learning-loss-balanced" in result.stdout and "random" in result.stdout
     report = (out / "report.md").read_text()
     assert report in result.stdout and "## Area under the learning curve" in report
-    assert "**Warning:** learning-loss, random have a single seed" in report
+    assert "**Warning:** learning-loss-balanced, random have a single seed" in report
 
     again = ll4al("report", str(out), cwd=tmp_path)  # the same report from the saved results
     assert again.returncode == 0, again.stderr

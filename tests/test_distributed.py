@@ -111,7 +111,9 @@ def test_ll4al_run_under_torchrun_writes_complete_results_and_picks_what_one_pro
     assert main([*args, "--out", str(tmp_path / "single")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "dist" / "results.jsonl").open()]
     keys = [(r["strategy"], r["seed"], r["cycle"]) for r in rows]
-    assert sorted(keys) == [(s, 0, c) for s in ("learning-loss", "random") for c in (1, 2, 3)]
+    assert sorted(keys) == [
+        (s, 0, c) for s in ("learning-loss-balanced", "random") for c in (1, 2, 3)
+    ]
     assert states(tmp_path / "dist") == states(tmp_path / "single")
     assert result.stdout.count("results: dist/results.jsonl") == 1  # rank 0 alone reports
 

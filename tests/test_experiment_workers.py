@@ -21,7 +21,7 @@ def test_a_run_is_claimed_by_one_worker_at_a_time(tmp_path):
 
 
 def test_runs_held_by_another_worker_are_done_last_once_it_lets_go(tmp_path):
-    config = load_config("demo", TINY)  # runs: random-seed0, then learning-loss-seed0
+    config = load_config("demo", TINY)  # runs: random-seed0, then learning-loss-balanced-seed0
     seen, results = [], {}
     held = run_dir_for(tmp_path, "random", 0)
     with claim(held, wait=False) as mine:  # another worker is busy with random-seed0
@@ -37,14 +37,14 @@ def test_runs_held_by_another_worker_are_done_last_once_it_lets_go(tmp_path):
             time.sleep(0.05)
         worker.join(timeout=1)
         assert worker.is_alive()  # done with its own runs, it waits for the held one
-        assert [r["strategy"] for r in seen] == ["learning-loss", "learning-loss"]
+        assert [r["strategy"] for r in seen] == ["learning-loss-balanced", "learning-loss-balanced"]
         assert not (held / "state.json").exists()
     worker.join(timeout=120)
     assert not worker.is_alive()
     assert [r["strategy"] for r in seen[2:]] == ["random", "random"]
     assert sorted((r["strategy"], r["cycle"]) for r in results["records"]) == [
-        ("learning-loss", 1),
-        ("learning-loss", 2),
+        ("learning-loss-balanced", 1),
+        ("learning-loss-balanced", 2),
         ("random", 1),
         ("random", 2),
     ]

@@ -86,7 +86,7 @@ def without_timings(records: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def finished_demo(tmp_path_factory) -> Path:
-    """A finished tiny demo (random and learning-loss, seed 0, 2 cycles: 4 rows), run once
+    """A finished tiny demo (random and learning-loss-balanced, seed 0, 2 cycles: 4 rows), run once
     in-process single-threaded (as the killed subprocesses below run)."""
     out = tmp_path_factory.mktemp("demo") / "finished"
     threads = torch.get_num_threads()
@@ -121,14 +121,14 @@ def test_a_rerun_with_fewer_strategies_or_other_seeds_keeps_every_row(demo_copy,
     before, config_inode = results.read_bytes(), config.stat().st_ino
     assert cli.main(demo_args(demo_copy, "strategies=[random]")) == 0
     assert results.read_bytes() == before  # 4 rows, not the 2 of random
-    assert load_config(str(config)).strategies == ["random", "learning-loss"]
+    assert load_config(str(config)).strategies == ["random", "learning-loss-balanced"]
     assert config.stat().st_ino != config_inode  # replaced atomically, not rewritten in place
 
     assert cli.main(demo_args(demo_copy, "strategies=[random]", "seeds=[1]")) == 0
     got = rows(demo_copy)
     assert sorted((r["strategy"], r["seed"], r["cycle"]) for r in got) == [
-        ("learning-loss", 0, 1),
-        ("learning-loss", 0, 2),
+        ("learning-loss-balanced", 0, 1),
+        ("learning-loss-balanced", 0, 2),
         ("random", 0, 1),
         ("random", 0, 2),
         ("random", 1, 1),
@@ -136,9 +136,9 @@ def test_a_rerun_with_fewer_strategies_or_other_seeds_keeps_every_row(demo_copy,
     ]
     assert without_timings(got[:4]) == without_timings(json.loads(x) for x in before.splitlines())
     saved = load_config(str(config))  # the folder's config describes all its rows
-    assert (saved.strategies, saved.seeds) == (["random", "learning-loss"], [0, 1])
+    assert (saved.strategies, saved.seeds) == (["random", "learning-loss-balanced"], [0, 1])
     report = (demo_copy / "report.md").read_text()
-    assert "learning-loss" in report and "seed" in report
+    assert "learning-loss-balanced" in report and "seed" in report
     capsys.readouterr()
 
 
@@ -289,7 +289,7 @@ def test_a_bad_face_keypoints_file_is_named(tmp_path, capsys, case):
 
 @pytest.mark.parametrize("case", ["list", "no-pool", "next-cycle-text", "binary", "records"])
 def test_a_corrupt_state_is_named_and_left_alone(demo_copy, capsys, case):
-    path = demo_copy / "runs" / "learning-loss-seed0" / "state.json"
+    path = demo_copy / "runs" / "learning-loss-balanced-seed0" / "state.json"
     state = json.loads(path.read_text())
     if case == "list":
         path.write_text("[]")

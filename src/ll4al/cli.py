@@ -170,10 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="learning-loss vs random on the bundled digits data",
-        description="Learning-loss against random on scikit-learn's bundled digits (3 seeds, "
-        "6 cycles; the shipped config `demo`, see `ll4al configs show demo`). Interrupt it "
-        "and run it again: it resumes.",
+        help="learning-loss-balanced vs random on the bundled digits data",
+        description="Learning-loss-balanced against random on scikit-learn's bundled digits "
+        "(3 seeds, 6 cycles; the shipped config `demo`, see `ll4al configs show demo`). "
+        "Interrupt it and run it again: it resumes.",
     )
     demo.add_argument("--out", default="ll4al-demo", help="output directory (default: ll4al-demo)")
     run = sub.add_parser(
