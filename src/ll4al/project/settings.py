@@ -49,7 +49,7 @@ class ProjectSettings:
     evaluation: str | None = None
     image_size: int = 32
     channels: int = 3
-    strategy: str = "learning-loss"
+    strategy: str = "learning-loss-balanced"
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
