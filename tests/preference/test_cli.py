@@ -124,3 +124,32 @@ def test_rerun_keeps_done_runs_and_refuses_other_settings(tmp_path, monkeypatch,
     assert cli.main([*args, "--seeds", "2", "--tau", "5"]) == 2
     assert "other settings" in capsys.readouterr().err
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
+
+
+def test_seed_range_noisy_dm_and_pair_rule_reach_the_runs(tmp_path, monkeypatch):
+    from ll4al.preference import experiment
+
+    seen = []
+    real = experiment.run_single
+    monkeypatch.setattr(
+        experiment,
+        "run_single",
+        lambda cfg, alg, seed: seen.append((cfg, seed)) or real(cfg, alg, seed),
+    )
+    out = tmp_path / "run"
+    flags = ["--generations", "21", "--pop-size", "12", "--mu", "4", "--algorithms", "ltr-nsga2"]
+    flags += ["--out", str(out), "--no-progress", "--seeds", "2", "--first-seed", "21"]
+    flags += ["--noise-flip", "0.25", "--pair-rule", "uncertain"]
+    assert cli.main(flags) == 0
+    assert [seed for _, seed in seen] == [21, 22]
+    cfg = seen[0][0]
+    assert cfg.noise_flip == 0.25 and cfg.pair_rule == "uncertain"
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["seed"] for r in records) == [21, 22]
+    assert all(r["dm_queries"] == 8 for r in records)
+    config = json.loads((out / "config.json").read_text())
+    assert config["noise_flip"] == 0.25 and config["pair_rule"] == "uncertain"
+    assert config["first_seed"] == 21
+    table = (out / "table.md").read_text()
+    assert "answers flipped = 0.25" in table and "pairs: uncertain" in table
+    assert "seeds 21-22" in table

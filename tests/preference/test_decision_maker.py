@@ -96,3 +96,16 @@ def test_human_dm_can_stop(tmp_path):
     with pytest.raises(DMStopped):
         dm.prefers_first(np.array([0.1, 0.2]), np.array([0.2, 0.1]))
     assert not (tmp_path / "a.json").exists()
+
+
+def test_flipping_dm_flips_the_stated_fraction_whatever_the_gap():
+    dm = ChebyshevDM([1.0, 1.0], seed=3, flip=0.1)
+    a, b = np.array([0.1, 0.1]), np.array([5.0, 5.0])  # a is far better
+    wrong = np.mean([not dm.prefers_first(a, b) for _ in range(5000)])
+    assert wrong == pytest.approx(0.1, abs=0.015)
+    assert dm.n_flipped == pytest.approx(5000 * wrong)
+    clean = ChebyshevDM([1.0, 1.0], seed=3, flip=0.0)
+    assert all(clean.prefers_first(a, b) for _ in range(200))
+    for bad in (-0.1, 0.6):
+        with pytest.raises(ValueError, match="flip"):
+            ChebyshevDM([1.0, 1.0], flip=bad)

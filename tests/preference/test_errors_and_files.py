@@ -50,6 +50,11 @@ def test_the_wing_has_its_own_error_and_borrows_none():
         ("--seeds", "-1"),
         ("--generations", "0"),
         ("--tau", "0"),
+        ("--first-seed", "-1"),
+        ("--noise-flip", "0.7"),
+        ("--noise-flip", "-0.1"),
+        ("--nadir-quantile", "0"),
+        ("--min-span", "1.5"),
     ],
 )
 def test_bad_flag_is_one_line_naming_it_and_touches_nothing(tmp_path, capsys, flag, value):

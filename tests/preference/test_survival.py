@@ -4,6 +4,7 @@ pytest.importorskip("pymoo")
 
 import numpy as np  # noqa: E402
 from pymoo.core.population import Population  # noqa: E402
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # noqa: E402
 
 from ll4al.preference.experiment import make_problem  # noqa: E402
 from ll4al.preference.model import PreferenceModel  # noqa: E402
@@ -63,3 +64,17 @@ def test_select_by_score_spreads_candidates_by_the_niche_radius():
     assert list(select_by_score(points, scores, 2, radius=0.1)) == [0, 2]
     # not enough spread-out candidates: the skipped ones fill up, in score order
     assert list(select_by_score(points, scores, 3, radius=0.1)) == [0, 2, 1]
+
+
+def test_each_objectives_extreme_of_the_first_front_survives_a_cut():
+    problem = make_problem("dtlz2", 3)
+    model = _trained_model()  # prefers a small f1, so the largest-f1 member scores worst
+    pop = _population(problem, 80, 3)
+    F = pop.get("F")
+    front = NonDominatedSorting().do(F, only_non_dominated_front=True)
+    assert len(front) > 6  # the first front itself is cut below
+    extremes = {tuple(F[front][k]) for k in np.argmax(F[front], axis=0)}
+    kept = PreferenceSurvival(model, keep_extremes=True).do(problem, pop, n_survive=6)
+    assert len(kept) == 6 and extremes <= {tuple(f) for f in kept.get("F")}
+    dropped = PreferenceSurvival(model).do(problem, pop, n_survive=6)  # off by default
+    assert not extremes <= {tuple(f) for f in dropped.get("F")}

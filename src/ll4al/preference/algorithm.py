@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,7 +22,8 @@ from pymoo.core.problem import Problem
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from ll4al.preference.decision_maker import DecisionMaker
-from ll4al.preference.model import PreferenceLoss, PreferenceModel
+from ll4al.preference.errors import PreferenceError
+from ll4al.preference.model import MIN_SPAN, NADIR_QUANTILE, PreferenceLoss, PreferenceModel
 from ll4al.preference.survival import PreferenceSurvival
 
 
@@ -37,27 +39,56 @@ class LTRResult:
     model: PreferenceModel
 
 
-def choose_pairs(
-    F: np.ndarray, mu: int, rng: np.random.Generator, model: PreferenceModel | None = None
-) -> list[tuple[int, int]]:
-    """``mu`` index pairs of rows of ``F`` to show the DM.
+PairRule = Literal["random", "uncertain"]
+PAIR_RULES: tuple[str, ...] = ("random", "uncertain")
 
-    Candidates are the distinct non-dominated rows (the DM has no use for dominated ones),
-    or all distinct rows if fewer than two are non-dominated. Before a model exists the pairs
-    are random. Afterwards half of them put one of the top quarter by current score against a
-    random candidate, which sharpens the model where it matters (around the ROI), and the
-    other half stay random so that a wrong early model can still be corrected elsewhere.
-    """
+
+def _candidates(F: np.ndarray) -> np.ndarray:
+    """Distinct non-dominated rows of ``F`` (the DM has no use for dominated ones), or all
+    distinct rows if fewer than two are non-dominated."""
     _, unique = np.unique(F, axis=0, return_index=True)
     unique = np.sort(unique)
     front = unique[NonDominatedSorting().do(F[unique], only_non_dominated_front=True)]
-    candidates = front if len(front) >= 2 else unique
+    return front if len(front) >= 2 else unique
+
+
+def choose_pairs(
+    F: np.ndarray,
+    mu: int,
+    rng: np.random.Generator,
+    model: PreferenceModel | None = None,
+    rule: PairRule = "random",
+) -> list[tuple[int, int]]:
+    """``mu`` index pairs of distinct non-dominated rows of ``F`` to show the DM.
+
+    Before a model exists the pairs are random, whatever the rule. Afterwards:
+
+    - ``"random"``: half of the pairs put one of the top quarter by current score against a
+      random candidate, which sharpens the model where it matters (around the ROI), and the
+      other half stay random so that a wrong early model can still be corrected elsewhere.
+    - ``"uncertain"``: the pairs among the top quarter (at least ``mu`` solutions) whose
+      predicted preference probability ``sigmoid(s_i - s_j)`` is nearest 0.5 (smallest score
+      gap), each solution in at most two pairs while that still gives ``mu`` pairs. Why: an
+      answer the model could already predict teaches it nothing, and only the order among the
+      top solutions decides where the population goes; the cap spreads the questions over
+      the top instead of spending them all on one near-tie.
+    """
+    if rule not in PAIR_RULES:
+        raise PreferenceError(f"pair rule must be one of {list(PAIR_RULES)}, got {rule!r}")
+    candidates = _candidates(F)
     if len(candidates) < 2:
         return []
+    trained = model is not None and model.is_trained
     top = candidates
-    if model is not None and model.is_trained:
-        order = np.argsort(-model.score(F[candidates]), kind="stable")
+    scores = np.zeros(len(F))
+    if trained:
+        scores[candidates] = model.score(F[candidates])
+        order = np.argsort(-scores[candidates], kind="stable")
         top = candidates[order[: max(2, len(candidates) // 4)]]
+    if rule == "uncertain" and trained:
+        n_top = min(len(candidates), max(2, mu, len(candidates) // 4))
+        order = np.argsort(-scores[candidates], kind="stable")
+        return _least_certain_pairs(candidates[order[:n_top]], scores, mu)
     pairs: list[tuple[int, int]] = []
     shown: set[frozenset[int]] = set()
     for _ in range(20 * mu):  # a pair is never asked twice; few candidates may give fewer
@@ -71,6 +102,31 @@ def choose_pairs(
     return pairs
 
 
+def _least_certain_pairs(top: np.ndarray, scores: np.ndarray, mu: int) -> list[tuple[int, int]]:
+    """Up to ``mu`` pairs of ``top`` with the smallest score gap, each index at most twice
+    (the closest remaining pairs fill up if the cap leaves fewer than ``mu``)."""
+    i, j = np.triu_indices(len(top), k=1)
+    ranked = np.argsort(np.abs(scores[top[i]] - scores[top[j]]), kind="stable")
+    pairs: list[tuple[int, int]] = []
+    used: dict[int, int] = {}
+    for k in ranked:
+        a, b = int(top[i[k]]), int(top[j[k]])
+        if used.get(a, 0) < 2 and used.get(b, 0) < 2:
+            pairs.append((a, b))
+            used[a] = used.get(a, 0) + 1
+            used[b] = used.get(b, 0) + 1
+    pairs = pairs[:mu]
+    asked = set(pairs)
+    for k in ranked:
+        if len(pairs) >= mu:
+            break
+        pair = (int(top[i[k]]), int(top[j[k]]))
+        if pair not in asked:
+            asked.add(pair)
+            pairs.append(pair)
+    return pairs
+
+
 def consult(
     F: np.ndarray,
     dm: DecisionMaker,
@@ -78,9 +134,10 @@ def consult(
     mu: int,
     rng: np.random.Generator,
     ideal: np.ndarray | None = None,
+    rule: PairRule = "random",
 ) -> int:
     """One consultation: ask ``mu`` pairs, add the answers, retrain. Returns queries asked."""
-    pairs = choose_pairs(F, mu, rng, model)
+    pairs = choose_pairs(F, mu, rng, model, rule)
     for i, j in pairs:
         model.add_pair(F[i], F[j], dm.prefers_first(F[i], F[j]))
     if pairs:
@@ -113,6 +170,10 @@ def run_ltr_nsga2(
     niche_radius: float | None = None,
     convergence_tol: float | None = None,
     epochs: int = 200,
+    nadir_quantile: float = NADIR_QUANTILE,
+    min_span: float = MIN_SPAN,
+    pair_rule: PairRule = "random",
+    keep_extremes: bool = False,
 ) -> LTRResult:
     """Run I-NSGA-II/LTR for ``n_gen`` generations (``pop_size * n_gen`` evaluations).
 
@@ -124,10 +185,17 @@ def run_ltr_nsga2(
 
     Torch runs single-threaded meanwhile (see ``_single_torch_thread``).
     """
-    model = PreferenceModel(n_obj=problem.n_obj, loss=loss, epochs=epochs, seed=seed)
+    model = PreferenceModel(
+        n_obj=problem.n_obj,
+        loss=loss,
+        epochs=epochs,
+        seed=seed,
+        nadir_quantile=nadir_quantile,
+        min_span=min_span,
+    )
     algorithm = NSGA2(
         pop_size=pop_size,
-        survival=PreferenceSurvival(model, niche_radius=niche_radius),
+        survival=PreferenceSurvival(model, niche_radius=niche_radius, keep_extremes=keep_extremes),
     )
     algorithm.setup(problem, termination=("n_gen", n_gen), seed=seed, verbose=False)
     rng = np.random.default_rng(seed)
@@ -146,7 +214,7 @@ def run_ltr_nsga2(
                 consulting = False
                 continue
             F = algorithm.pop.get("F")
-            queries += consult(F, dm, model, mu, rng, ideal)
+            queries += consult(F, dm, model, mu, rng, ideal, pair_rule)
             consultations += 1
             if not model.is_trained:
                 continue

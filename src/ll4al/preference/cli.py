@@ -33,6 +33,12 @@ SETTINGS = (
     "niche_radius",
     "dm",
     "answers",
+    "noise_flip",
+    "pair_rule",
+    "first_seed",
+    "nadir_quantile",
+    "min_span",
+    "keep_extremes",
 )
 DEFAULTS: dict[str, Any] = {
     "problem": "dtlz2",
@@ -70,7 +76,38 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau", type=int, help="generations between consultations (default 10)")
     p.add_argument("--mu", type=int, help="pairs per consultation (default 10)")
     p.add_argument("--max-queries", type=int, help="DM query cap (default: mu per consultation)")
-    p.add_argument("--noise-kappa", type=float, help="simulated DM noise (default: none)")
+    p.add_argument(
+        "--noise-kappa",
+        type=float,
+        help="simulated DM confuses near-equal values: flip with prob. exp(-kappa |dv|)",
+    )
+    p.add_argument(
+        "--noise-flip",
+        type=float,
+        help="simulated DM: fraction of answers flipped at random, 0-0.5 (default: none)",
+    )
+    p.add_argument(
+        "--pair-rule",
+        choices=["random", "uncertain"],
+        help="which pairs to ask: random (half around the top) or the ones the RankNet is "
+        "least sure of among the top quarter (default random)",
+    )
+    p.add_argument(
+        "--keep-extremes",
+        action=argparse.BooleanOptionalAction,
+        help="always keep each objective's extreme member of the first front (default: no)",
+    )
+    p.add_argument("--first-seed", type=int, help="seeds run are FIRST .. FIRST+N-1 (default 0)")
+    p.add_argument(
+        "--nadir-quantile",
+        type=float,
+        help="normalisation: quantile of the front taken as nadir (default 0.9)",
+    )
+    p.add_argument(
+        "--min-span",
+        type=float,
+        help="normalisation: least span of an objective, share of the largest (default 0.05)",
+    )
     p.add_argument("--weights", type=float, nargs="+", help="Chebyshev DM weights (default 1/i)")
     p.add_argument(
         "--algorithms",
@@ -92,7 +129,23 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # Settings that must be at least this much, checked before anything is written.
-MINIMUMS = {"n_obj": 2, "seeds": 1, "pop_size": 1, "generations": 1, "tau": 1, "mu": 1}
+MINIMUMS = {
+    "n_obj": 2,
+    "seeds": 1,
+    "pop_size": 1,
+    "generations": 1,
+    "tau": 1,
+    "mu": 1,
+    "first_seed": 0,
+}
+
+
+# Settings that must lie in a range: (least, most, whether the least itself is allowed).
+RANGES = {
+    "noise_flip": (0.0, 0.5, True),
+    "nadir_quantile": (0.0, 1.0, False),
+    "min_span": (0.0, 1.0, True),
+}
 
 
 def _flag(key: str) -> str:
@@ -122,6 +175,15 @@ def check_settings(settings: dict[str, Any]) -> None:
             raise PreferenceError(f"{_flag(key)} must be a whole number, got {value!r}")
         if value < least:
             raise PreferenceError(f"{_flag(key)} must be at least {least}, got {value}")
+    for key, (least, most, closed) in RANGES.items():
+        value = settings.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PreferenceError(f"{_flag(key)} must be a number, got {value!r}")
+        if not (least <= value if closed else least < value) or value > most:
+            low = "[" if closed else "("
+            raise PreferenceError(f"{_flag(key)} must lie in {low}{least}, {most}], got {value}")
     queries = settings.get("max_queries")
     if queries is not None and (isinstance(queries, bool) or not isinstance(queries, int)):
         raise PreferenceError(f"--max-queries must be a whole number, got {queries!r}")

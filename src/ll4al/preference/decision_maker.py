@@ -29,8 +29,10 @@ class DecisionMaker(Protocol):
 class ChebyshevDM:
     """Simulated DM with hidden value ``v(f) = max_i w_i * |f_i - z_i|`` (lower is better).
 
-    With ``kappa`` set, an answer is flipped with probability ``exp(-kappa * |v(a) - v(b)|)``:
-    a DM confuses near-equal solutions, not clearly different ones.
+    Two kinds of noise, usable together. With ``kappa`` set, an answer is flipped with
+    probability ``exp(-kappa * |v(a) - v(b)|)``: a DM confuses near-equal solutions, not
+    clearly different ones. With ``flip`` set, every answer is flipped with that probability
+    whatever the two values: slips, or a DM whose preference is not quite a Chebyshev one.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class ChebyshevDM:
         ideal: Sequence[float] | None = None,
         kappa: float | None = None,
         seed: int = 0,
+        flip: float | None = None,
     ) -> None:
         self.weights = np.asarray(weights, dtype=float)
         if self.weights.ndim != 1 or np.any(self.weights <= 0):
@@ -48,7 +51,11 @@ class ChebyshevDM:
             raise ValueError("ideal point and weights must have the same length")
         if kappa is not None and kappa <= 0:
             raise ValueError("kappa must be positive (or None for a noiseless DM)")
+        if flip is not None and not 0.0 <= flip <= 0.5:
+            raise ValueError("flip must lie in [0, 0.5] (beyond 0.5 the DM is an adversary)")
         self.kappa = kappa
+        self.flip = flip
+        self.n_flipped = 0
         self.rng = np.random.default_rng(seed)
         self.n_queries = 0
 
@@ -60,9 +67,13 @@ class ChebyshevDM:
         self.n_queries += 1
         v_a, v_b = float(self.value(a)), float(self.value(b))
         answer = v_a <= v_b
+        flipped = False
         if self.kappa is not None and self.rng.random() < np.exp(-self.kappa * abs(v_a - v_b)):
-            answer = not answer
-        return answer
+            flipped = not flipped
+        if self.flip is not None and self.rng.random() < self.flip:
+            flipped = not flipped
+        self.n_flipped += flipped
+        return answer != flipped
 
     def golden_point(self, problem: object, n_points: int = 20000) -> np.ndarray:
         """The Pareto-front point minimising the hidden value: the target of the search.

@@ -29,24 +29,35 @@ from ll4al.files import (
     write_json_atomic,
     write_text_atomic,
 )
-from ll4al.preference.algorithm import LTRResult, run_ltr_nsga2
+from ll4al.preference.algorithm import PAIR_RULES, LTRResult, run_ltr_nsga2
 from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rnsga2
 from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_weights
 from ll4al.preference.errors import PreferenceError
+from ll4al.preference.model import MIN_SPAN, NADIR_QUANTILE
 
 ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
 DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
 # (population size, generations) per problem and number of objectives: the NSGA-III settings
 # used by Li et al. for DTLZ1-4; ZDT (two objectives) gets NSGA-II's classic 100 x 250.
+# m = 8 and 10: the population sizes and generations of NSGA-III (Deb & Jain 2014, 156 and
+# 276 points), as Li et al.'s own values for these m were not at hand.
 PAPER_BUDGETS: dict[tuple[str, int], tuple[int, int]] = {
     ("dtlz1", 3): (64, 400),
     ("dtlz1", 5): (92, 600),
+    ("dtlz1", 8): (156, 750),
+    ("dtlz1", 10): (276, 1000),
     ("dtlz2", 3): (64, 250),
     ("dtlz2", 5): (92, 350),
+    ("dtlz2", 8): (156, 500),
+    ("dtlz2", 10): (276, 750),
     ("dtlz3", 3): (64, 1000),
     ("dtlz3", 5): (92, 1000),
+    ("dtlz3", 8): (156, 1000),
+    ("dtlz3", 10): (276, 1500),
     ("dtlz4", 3): (64, 600),
     ("dtlz4", 5): (92, 1000),
+    ("dtlz4", 8): (156, 1250),
+    ("dtlz4", 10): (276, 2000),
 }
 ZDT_BUDGET = (100, 250)
 
@@ -81,7 +92,9 @@ def default_budget(name: str, n_obj: int) -> tuple[int, int]:
 
 @dataclass
 class ExperimentConfig:
-    """One problem and number of objectives, all algorithms, ``seeds`` seeds (0..seeds-1)."""
+    """One problem and number of objectives, all algorithms, ``seeds`` seeds
+    (``first_seed .. first_seed + seeds - 1``; tune settings on seeds apart from the
+    reported ones)."""
 
     problem: str = "dtlz2"
     n_obj: int = 3
@@ -96,6 +109,12 @@ class ExperimentConfig:
     algorithms: Sequence[str] = field(default_factory=lambda: list(ALGORITHMS))
     loss: str = "logistic"
     niche_radius: float | None = None
+    nadir_quantile: float = NADIR_QUANTILE
+    min_span: float = MIN_SPAN
+    noise_flip: float | None = None
+    pair_rule: str = "random"
+    first_seed: int = 0
+    keep_extremes: bool = False
 
     def __post_init__(self) -> None:
         """Refuse a bad setting before any run starts, not when it is reached."""
@@ -111,6 +130,18 @@ class ExperimentConfig:
             raise PreferenceError(f"max_queries must not be negative, got {self.max_queries}")
         if self.noise_kappa is not None and not self.noise_kappa > 0:
             raise PreferenceError(f"noise_kappa must be positive, got {self.noise_kappa}")
+        if self.noise_flip is not None and not 0.0 <= self.noise_flip <= 0.5:
+            raise PreferenceError(f"noise_flip must lie in [0, 0.5], got {self.noise_flip}")
+        if not 0.0 < self.nadir_quantile <= 1.0:
+            raise PreferenceError(f"nadir_quantile must lie in (0, 1], got {self.nadir_quantile}")
+        if not 0.0 <= self.min_span <= 1.0:
+            raise PreferenceError(f"min_span must lie in [0, 1], got {self.min_span}")
+        if self.pair_rule not in PAIR_RULES:
+            raise PreferenceError(
+                f"pair_rule must be one of {list(PAIR_RULES)}, got {self.pair_rule!r}"
+            )
+        if self.first_seed < 0:
+            raise PreferenceError(f"first_seed must not be negative, got {self.first_seed}")
         make_problem(self.problem, self.n_obj)
         unknown = [a for a in self.algorithms if a not in ALGORITHMS]
         if unknown:
@@ -153,6 +184,10 @@ class ExperimentConfig:
             seed=seed,
             loss=self.loss,
             niche_radius=self.niche_radius,
+            nadir_quantile=self.nadir_quantile,
+            min_span=self.min_span,
+            pair_rule=self.pair_rule,
+            keep_extremes=self.keep_extremes,
         )
 
 
@@ -166,7 +201,7 @@ def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, 
     """One algorithm on one seed; returns the results.jsonl record and the final objectives."""
     problem = make_problem(cfg.problem, cfg.n_obj)
     pop_size, n_gen = cfg.budget()
-    dm = ChebyshevDM(cfg.dm_weights(), kappa=cfg.noise_kappa, seed=seed)
+    dm = ChebyshevDM(cfg.dm_weights(), kappa=cfg.noise_kappa, seed=seed, flip=cfg.noise_flip)
     golden = dm.golden_point(problem)
     start = time.perf_counter()
     runners: dict[str, Callable[[], RunResult | LTRResult]] = {
@@ -324,10 +359,11 @@ def run_experiment(
 
     results.jsonl gains a line after every run, and ``config.json`` records the settings:
     run again with the same settings (more seeds allowed) and the runs already done are kept,
-    not repeated. The seed-0 final populations (for the PNG) are kept in
-    ``finals-seed0.json``. Every file is replaced atomically, so a kill never leaves a torn
-    line or a shortened file; an existing results.jsonl that another command wrote, or that
-    lacks its ``config.json``, is refused and left as it is. ``warn`` receives a line about a
+    not repeated. The first seed's final populations (for the PNG) are kept in
+    ``finals-seed0.json`` (named before ``first_seed`` existed). Every file is replaced
+    atomically, so a kill never leaves a torn line or a shortened file; an existing
+    results.jsonl that another command wrote, or that lacks its ``config.json``, is refused
+    and left as it is. ``warn`` receives a line about a
     torn last line left by an earlier version (default: :func:`warnings.warn`).
     """
     out = Path(out)
@@ -357,10 +393,11 @@ def run_experiment(
         write_text_atomic(results_path, "")
     records = [json.loads(line) for line in lines]
     done = {(r["algorithm"], r["seed"]) for r in records}
-    jobs = [(s, a) for s in range(cfg.seeds) for a in cfg.algorithms if (a, s) not in done]
+    seeds = range(cfg.first_seed, cfg.first_seed + cfg.seeds)
+    jobs = [(s, a) for s in seeds for a in cfg.algorithms if (a, s) not in done]
     for seed, alg in tqdm(jobs, desc=f"{cfg.problem} m={cfg.n_obj}", disable=not progress):
         record, F = run_single(cfg, alg, seed)
-        if seed == 0:
+        if seed == cfg.first_seed:
             finals[alg] = F.tolist()
             write_json_atomic(finals_path, finals)
         records.append(record)
@@ -371,7 +408,10 @@ def run_experiment(
         f"# {cfg.problem.upper()}, m = {cfg.n_obj}: epsilon* to the golden point\n\n"
         f"Population {pop_size}, {n_gen} generations ({pop_size * n_gen} evaluations) for every "
         f"algorithm; tau = {cfg.tau}, mu = {cfg.mu}, DM query cap {cfg.query_cap()}; "
-        f"noise kappa = {cfg.noise_kappa}; {cfg.seeds} seeds. p: Wilcoxon rank-sum test of "
+        f"noise kappa = {cfg.noise_kappa}, answers flipped = {cfg.noise_flip}; "
+        f"pairs: {cfg.pair_rule}; nadir quantile {cfg.nadir_quantile}, min span "
+        f"{cfg.min_span}; extremes kept: {cfg.keep_extremes}; "
+        f"seeds {seeds.start}-{seeds.stop - 1}. p: Wilcoxon rank-sum test of "
         "epsilon* against ltr-nsga2.\n\n"
     )
     write_text_atomic(out / "table.md", header + summary_table(records))
@@ -380,6 +420,6 @@ def run_experiment(
             {alg: np.asarray(F) for alg, F in finals.items()},
             np.asarray(records[0]["golden_point"]),
             out / "final_populations.png",
-            f"{cfg.problem.upper()} m=3, seed 0, {n_gen} generations",
+            f"{cfg.problem.upper()} m=3, seed {cfg.first_seed}, {n_gen} generations",
         )
     return records

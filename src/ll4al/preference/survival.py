@@ -12,6 +12,15 @@ to one already taken from that front; the skipped candidates fill the remaining 
 score order, only if too few are left. The best-scored point always survives, so the radius
 bounds how tightly the population packs around the ROI, not how close it gets to it.
 
+Extreme points (``keep_extremes``, off by default). When set, the member of the first front
+with the largest value of each objective survives whatever its score, as NSGA-II's infinite
+crowding distance keeps it. Why it exists: DTLZ4's biased mapping can crowd the population
+onto an edge or a corner of the front within the first generations, before the first
+consultation; plain NSGA-II often recovers because the member that reaches furthest along
+the lost objective is always kept. Why it is off: on the tuning seeds 21-40 (DTLZ4, m = 3)
+it rescued one of the five collapsed runs (seed 34, epsilon* 0.90 -> 0.12) and none of the
+others (on seed 23 plain NSGA-II itself stays in the corner), at the cost of ``m`` places.
+
 The default radius is 0.02 for up to three objectives and 0.1 beyond: the front is a manifold
 of dimension m - 1, so the same population is spread far thinner over a five-objective front,
 and with 0.02 it collapsed onto a wrongly learned point on DTLZ2 (m = 5) while 0.1 slowed
@@ -62,8 +71,14 @@ class PreferenceSurvival(Survival):
     binary tournament (dominance, then larger ``crowding``) also prefers the ROI when mating.
     """
 
-    def __init__(self, model: PreferenceModel, niche_radius: float | None = None) -> None:
+    def __init__(
+        self,
+        model: PreferenceModel,
+        niche_radius: float | None = None,
+        keep_extremes: bool = False,
+    ) -> None:
         super().__init__(filter_infeasible=True)
+        self.keep_extremes = keep_extremes
         self.model = model
         self.niche_radius = (
             default_niche_radius(model.n_obj) if niche_radius is None else niche_radius
@@ -82,10 +97,17 @@ class PreferenceSurvival(Survival):
         survivors: list[int] = []
         for rank, front in enumerate(self.nds.do(F, n_stop_if_ranked=n_survive)):
             if len(survivors) + len(front) > n_survive:
+                forced = np.zeros(0, dtype=int)
+                if rank == 0 and self.keep_extremes:
+                    forced = np.unique(np.argmax(F[front], axis=0))[:n_survive]
+                rest = np.setdiff1d(np.arange(len(front)), forced)
                 keep = select_by_score(
-                    points[front], scores[front], n_survive - len(survivors), self.niche_radius
+                    points[front[rest]],
+                    scores[front[rest]],
+                    n_survive - len(survivors) - len(forced),
+                    self.niche_radius,
                 )
-                taken = front[keep]
+                taken = np.concatenate([front[forced], front[rest[keep]]])
             else:
                 taken = front
             for i in front:
