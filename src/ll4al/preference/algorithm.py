@@ -78,17 +78,15 @@ def choose_pairs(
     candidates = _candidates(F)
     if len(candidates) < 2:
         return []
-    trained = model is not None and model.is_trained
     top = candidates
-    scores = np.zeros(len(F))
-    if trained:
+    if model is not None and model.is_trained:
+        scores = np.zeros(len(F))
         scores[candidates] = model.score(F[candidates])
-        order = np.argsort(-scores[candidates], kind="stable")
-        top = candidates[order[: max(2, len(candidates) // 4)]]
-    if rule == "uncertain" and trained:
-        n_top = min(len(candidates), max(2, mu, len(candidates) // 4))
-        order = np.argsort(-scores[candidates], kind="stable")
-        return _least_certain_pairs(candidates[order[:n_top]], scores, mu)
+        ranked = candidates[np.argsort(-scores[candidates], kind="stable")]
+        if rule == "uncertain":
+            n_top = min(len(candidates), max(2, mu, len(candidates) // 4))
+            return _least_certain_pairs(ranked[:n_top], scores, mu)
+        top = ranked[: max(2, len(candidates) // 4)]
     pairs: list[tuple[int, int]] = []
     shown: set[frozenset[int]] = set()
     for _ in range(20 * mu):  # a pair is never asked twice; few candidates may give fewer
