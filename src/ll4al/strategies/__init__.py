@@ -17,6 +17,7 @@ from ll4al.strategies.entropy import EntropyStrategy
 from ll4al.strategies.learning_loss import LearningLossStrategy
 from ll4al.strategies.learning_loss_balanced import LearningLossBalancedStrategy
 from ll4al.strategies.learning_loss_budget import LearningLossBudgetStrategy
+from ll4al.strategies.learning_loss_cover import LearningLossCoverStrategy
 from ll4al.strategies.learning_loss_diverse import LearningLossDiverseStrategy
 from ll4al.strategies.least_confidence import LeastConfidenceStrategy
 from ll4al.strategies.margin import MarginStrategy
@@ -32,6 +33,7 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
         LearningLossDiverseStrategy,
         LearningLossBalancedStrategy,
         LearningLossBudgetStrategy,
+        LearningLossCoverStrategy,
         MarginStrategy,
         LeastConfidenceStrategy,
         BaldStrategy,
@@ -83,7 +85,7 @@ def get_strategy(spec: str) -> QueryStrategy:
 
     ``random``, ``entropy``, ``core-set``, ``learning-loss``, ``margin``, ``least-confidence``,
     ``bald``, ``badge``, ``egl``, ``learning-loss-diverse``, ``learning-loss-balanced``,
-    ``learning-loss-budget``.
+    ``learning-loss-budget``, ``learning-loss-cover``.
     """
     name, options = parse_strategy(spec)
     if name not in STRATEGIES:
@@ -122,6 +124,7 @@ __all__ = [
     "ExpectedGradientLengthStrategy",
     "LearningLossBalancedStrategy",
     "LearningLossBudgetStrategy",
+    "LearningLossCoverStrategy",
     "LearningLossDiverseStrategy",
     "LearningLossStrategy",
     "LeastConfidenceStrategy",
