@@ -154,10 +154,11 @@ def test_embedding_layer_that_never_runs_is_reported():
 
     data = make_images(n=8)
     learner = Learner(Skips(), ClassificationTask(), torch.device("cpu"), embedding_layer="unused")
-    with pytest.raises(RuntimeError, match="'unused' did not run"):
-        get_strategy("core-set").query(
-            learner, data, np.array([0]), np.arange(1, 8), 2, np.random.default_rng(0)
-        )
+    for name in ("core-set", "bald"):  # bald: no dropout would run, all scores zero
+        with pytest.raises(RuntimeError, match="'unused' did not run"):
+            get_strategy(name).query(
+                learner, data, np.array([0]), np.arange(1, 8), 2, np.random.default_rng(0)
+            )
 
 
 def test_options_in_the_name_reach_the_strategy_and_its_records():

@@ -123,10 +123,13 @@ class Learner:
         distribution as long as no dropout runs before the embedding (the network up to it is
         then a fixed function of the input); a dropout module of the network that does raises
         ``DropoutBeforeEmbedding`` (a RuntimeError), on which the caller sets ``copies`` back
-        to 1. Yields ``{"copies": n}``, the copies one pass returns (1 without an
-        ``embedding_layer``; set it to 1 to turn the repeat off). The CPU RNG and that of the
-        learner's device type are seeded with ``seed`` on entry and restored on exit, so the
-        masks depend on ``seed`` alone and the caller's RNG streams are left as they were.
+        to 1. Yields ``{"copies": n, ...}``, the copies one pass returns (1 without an
+        ``embedding_layer``; set it to 1 to turn the repeat off), and whether the last pass
+        dropped anything (``"masked"``: False when the network has no dropout and the
+        embedding layer is off its path, so every pass would be the same). The CPU RNG and
+        that of the learner's device type are seeded with ``seed`` on entry and restored on
+        exit, so the masks depend on ``seed`` alone and the caller's RNG streams are left as
+        they were.
         Modes and hooks are restored even on error.
         """
         dropouts = [m for m in self.target.modules() if isinstance(m, DROPOUT_TYPES)]
@@ -146,22 +149,22 @@ class Learner:
             range(torch.get_device_module(self.device.type).device_count()) if accelerator else []
         )
         handles = []
-        state = {"copies": 1 if layer is None else copies}
-        embedded = False  # whether the embedding layer has run in the current pass
+        # embedded: whether the embedding layer has run in the current pass
+        state = {"copies": 1 if layer is None else copies, "embedded": False}
+        state["masked"] = bool(dropouts)
 
         def start_pass(_module: nn.Module, _inputs: object) -> None:
-            nonlocal embedded
-            embedded = False
+            state["embedded"] = False
+            state["masked"] = bool(dropouts)
 
         def copy_and_mask(_module: nn.Module, _inputs: object, output: torch.Tensor) -> object:
-            nonlocal embedded
-            embedded = True
+            state["embedded"] = state["masked"] = True
             if state["copies"] > 1:
                 output = output.repeat((state["copies"],) + (1,) * (output.dim() - 1))
             return output if dropouts else F.dropout(output, p, training=True)
 
         def check_order(module: nn.Module, _inputs: object) -> None:
-            if state["copies"] > 1 and not embedded:
+            if state["copies"] > 1 and not state["embedded"]:
                 raise DropoutBeforeEmbedding(
                     f"{type(module).__name__} runs before embedding layer "
                     f"{self.embedding_layer!r}: copies of the embedding would share its masks"
@@ -278,9 +281,15 @@ class Learner:
                 return probs.view(passes, len(inputs), -1).cpu()
             except RuntimeError:
                 state["copies"] = 1
-        return torch.stack(
+        probs = torch.stack(
             [self.task.probabilities(self.forward(inputs)[0]) for _ in range(passes)]
         ).cpu()
+        if not state["masked"]:  # no dropout ran: every pass alike, a BALD of zeros
+            raise RuntimeError(
+                f"embedding layer {self.embedding_layer!r} did not run in the forward pass, "
+                "so MC dropout had nothing to drop; choose a layer on its path"
+            )
+        return probs
 
     @torch.no_grad()
     def predict(self, data: PoolData, indices: Sequence[int] | np.ndarray) -> list[Any]:
