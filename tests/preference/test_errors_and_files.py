@@ -88,6 +88,14 @@ def test_experiment_config_refuses_out_of_range_numbers():
     for bad in ({"n_obj": 1}, {"pop_size": 0}, {"seeds": 0}, {"weights": [1, -1, 1]}):
         with pytest.raises(PreferenceError):
             experiment.ExperimentConfig(**bad)
+    for name, value, says in (
+        ("noise_flip", 0.7, r"noise_flip must lie in \[0, 0.5\], got 0.7"),
+        ("nadir_quantile", 0, r"nadir_quantile must lie in \(0, 1\], got 0"),
+        ("min_span", -0.1, r"min_span must lie in \[0, 1\], got -0.1"),
+    ):
+        with pytest.raises(PreferenceError, match=says):
+            experiment.ExperimentConfig(**{name: value})
+    experiment.ExperimentConfig(noise_flip=0.5, nadir_quantile=1, min_span=0)  # the edges
 
 
 def test_top_level_cli_prints_one_line_and_exits_2(tmp_path, capsys):

@@ -15,6 +15,7 @@ import yaml
 
 from ll4al.files import CorruptFileError, write_json_atomic
 from ll4al.preference.errors import PreferenceError
+from ll4al.preference.ranges import RANGES, range_problem
 
 SETTINGS = (
     "problem",
@@ -140,14 +141,6 @@ MINIMUMS = {
 }
 
 
-# Settings that must lie in a range: (least, most, whether the least itself is allowed).
-RANGES = {
-    "noise_flip": (0.0, 0.5, True),
-    "nadir_quantile": (0.0, 1.0, False),
-    "min_span": (0.0, 1.0, True),
-}
-
-
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -175,15 +168,15 @@ def check_settings(settings: dict[str, Any]) -> None:
             raise PreferenceError(f"{_flag(key)} must be a whole number, got {value!r}")
         if value < least:
             raise PreferenceError(f"{_flag(key)} must be at least {least}, got {value}")
-    for key, (least, most, closed) in RANGES.items():
+    for key in RANGES:
         value = settings.get(key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PreferenceError(f"{_flag(key)} must be a number, got {value!r}")
-        if not (least <= value if closed else least < value) or value > most:
-            low = "[" if closed else "("
-            raise PreferenceError(f"{_flag(key)} must lie in {low}{least}, {most}], got {value}")
+        problem = range_problem(key, value)
+        if problem:
+            raise PreferenceError(f"{_flag(key)} {problem}")
     queries = settings.get("max_queries")
     if queries is not None and (isinstance(queries, bool) or not isinstance(queries, int)):
         raise PreferenceError(f"--max-queries must be a whole number, got {queries!r}")

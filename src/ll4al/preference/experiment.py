@@ -34,6 +34,7 @@ from ll4al.preference.baselines import RunResult, run_nsga2, run_pinsga2, run_rn
 from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_weights
 from ll4al.preference.errors import PreferenceError
 from ll4al.preference.model import MIN_SPAN, NADIR_QUANTILE
+from ll4al.preference.ranges import RANGES, range_problem
 
 ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
 DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
@@ -130,12 +131,10 @@ class ExperimentConfig:
             raise PreferenceError(f"max_queries must not be negative, got {self.max_queries}")
         if self.noise_kappa is not None and not self.noise_kappa > 0:
             raise PreferenceError(f"noise_kappa must be positive, got {self.noise_kappa}")
-        if self.noise_flip is not None and not 0.0 <= self.noise_flip <= 0.5:
-            raise PreferenceError(f"noise_flip must lie in [0, 0.5], got {self.noise_flip}")
-        if not 0.0 < self.nadir_quantile <= 1.0:
-            raise PreferenceError(f"nadir_quantile must lie in (0, 1], got {self.nadir_quantile}")
-        if not 0.0 <= self.min_span <= 1.0:
-            raise PreferenceError(f"min_span must lie in [0, 1], got {self.min_span}")
+        for name in RANGES:
+            problem = range_problem(name, getattr(self, name))
+            if problem:
+                raise PreferenceError(f"{name} {problem}")
         if self.pair_rule not in PAIR_RULES:
             raise PreferenceError(
                 f"pair_rule must be one of {list(PAIR_RULES)}, got {self.pair_rule!r}"
