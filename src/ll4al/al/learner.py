@@ -124,9 +124,10 @@ class Learner:
         then a fixed function of the input); a dropout module of the network that does raises
         ``DropoutBeforeEmbedding`` (a RuntimeError), on which the caller sets ``copies`` back
         to 1. Yields ``{"copies": n, ...}``, the copies one pass returns (1 without an
-        ``embedding_layer``; set it to 1 to turn the repeat off), and whether the last pass
-        dropped anything (``"masked"``: False when the network has no dropout and the
-        embedding layer is off its path, so every pass would be the same). The CPU RNG and
+        ``embedding_layer``; set it to 1 to turn the repeat off), whether the network has
+        dropout modules (``"dropout_modules"``) and whether the embedding layer ran in the
+        last pass (``"embedded"``): with neither, nothing was dropped and every pass is the
+        same. The CPU RNG and
         that of the learner's device type are seeded with ``seed`` on entry and restored on
         exit, so the masks depend on ``seed`` alone and the caller's RNG streams are left as
         they were.
@@ -149,16 +150,17 @@ class Learner:
             range(torch.get_device_module(self.device.type).device_count()) if accelerator else []
         )
         handles = []
-        # embedded: whether the embedding layer has run in the current pass
-        state = {"copies": 1 if layer is None else copies, "embedded": False}
-        state["masked"] = bool(dropouts)
+        state = {
+            "copies": 1 if layer is None else copies,
+            "dropout_modules": bool(dropouts),
+            "embedded": False,  # whether the embedding layer has run in the current pass
+        }
 
         def start_pass(_module: nn.Module, _inputs: object) -> None:
             state["embedded"] = False
-            state["masked"] = bool(dropouts)
 
         def copy_and_mask(_module: nn.Module, _inputs: object, output: torch.Tensor) -> object:
-            state["embedded"] = state["masked"] = True
+            state["embedded"] = True
             if state["copies"] > 1:
                 output = output.repeat((state["copies"],) + (1,) * (output.dim() - 1))
             return output if dropouts else F.dropout(output, p, training=True)
@@ -284,7 +286,7 @@ class Learner:
         probs = torch.stack(
             [self.task.probabilities(self.forward(inputs)[0]) for _ in range(passes)]
         ).cpu()
-        if not state["masked"]:  # no dropout ran: every pass alike, a BALD of zeros
+        if not (state["dropout_modules"] or state["embedded"]):  # no dropout ran: BALD of 0s
             raise RuntimeError(
                 f"embedding layer {self.embedding_layer!r} did not run in the forward pass, "
                 "so MC dropout had nothing to drop; choose a layer on its path"

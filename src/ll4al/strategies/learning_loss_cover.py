@@ -64,14 +64,14 @@ class LearningLossCoverStrategy(LearningLossBalancedStrategy):
         self.last_query_info = {"mode": "loss-cover", "groups": kind}
         loss = cand["predicted_loss"].double().numpy()
         features = out["embedding"].float()
-        quotas = np.bincount(groups[round_robin(groups, loss, q.k)], minlength=groups.max() + 1)
+        quotas = np.bincount(groups[round_robin(groups, loss, q.k)])
         centres = features[n:]
         picked: list[np.ndarray] = []
         for group in np.flatnonzero(quotas):
             quota = int(quotas[group])
             members = np.flatnonzero(groups == group)
             by_loss = members[np.argsort(-loss[members], kind="stable")]
-            shortlist = by_loss[: min(len(members), math.ceil(self.shortlist_factor * quota))]
+            shortlist = by_loss[: math.ceil(self.shortlist_factor * quota)]
             found = k_center_greedy(features[torch.as_tensor(shortlist)], centres, quota)
             chosen = shortlist[found]
             centres = torch.cat([centres, features[chosen]])
