@@ -260,10 +260,7 @@ class Learner:
                         results["predicted_loss"].append(predicted.float().cpu())
                     if embeddings is not None:
                         if not embeddings:
-                            raise RuntimeError(
-                                f"embedding layer {self.embedding_layer!r} did not run in the "
-                                "forward pass; choose a layer on its path"
-                            )
+                            raise self._embedding_not_run("")
                         results["embedding"].append(embeddings[-1].cpu())
                         embeddings.clear()  # a layer run twice per pass keeps its last output
         finally:
@@ -287,11 +284,15 @@ class Learner:
             [self.task.probabilities(self.forward(inputs)[0]) for _ in range(passes)]
         ).cpu()
         if not (state["dropout_modules"] or state["embedded"]):  # no dropout ran: BALD of 0s
-            raise RuntimeError(
-                f"embedding layer {self.embedding_layer!r} did not run in the forward pass, "
-                "so MC dropout had nothing to drop; choose a layer on its path"
-            )
+            raise self._embedding_not_run(", so MC dropout had nothing to drop")
         return probs
+
+    def _embedding_not_run(self, consequence: str) -> RuntimeError:
+        """The one error for an embedding layer off the forward path, wherever it shows."""
+        return RuntimeError(
+            f"embedding layer {self.embedding_layer!r} did not run in the forward pass"
+            f"{consequence}; choose a layer on its path"
+        )
 
     @torch.no_grad()
     def predict(self, data: PoolData, indices: Sequence[int] | np.ndarray) -> list[Any]:
