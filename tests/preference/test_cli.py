@@ -153,3 +153,21 @@ def test_seed_range_noisy_dm_and_pair_rule_reach_the_runs(tmp_path, monkeypatch)
     table = (out / "table.md").read_text()
     assert "answers flipped = 0.25" in table and "pairs: uncertain" in table
     assert "seeds 21-22" in table
+
+
+def test_a_folder_from_before_crowding_share_existed_resumes_only_with_the_old_behaviour(
+    tmp_path, capsys
+):
+    out = tmp_path / "old"
+    args = ["--problem", "dtlz2", "--generations", "3", "--pop-size", "8"]
+    args += ["--algorithms", "nsga2", "--out", str(out), "--no-progress"]
+    assert cli.main([*args, "--seeds", "1", "--crowding-share", "0"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["crowding_share"]  # as a version before the setting wrote it
+    (out / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+
+    assert cli.main([*args, "--seeds", "1", "--crowding-share", "0.5"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert cli.main([*args, "--seeds", "2", "--crowding-share", "0"]) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2

@@ -55,6 +55,8 @@ def test_the_wing_has_its_own_error_and_borrows_none():
         ("--noise-flip", "-0.1"),
         ("--nadir-quantile", "0"),
         ("--min-span", "1.5"),
+        ("--crowding-share", "1.5"),
+        ("--crowding-share", "-0.2"),
     ],
 )
 def test_bad_flag_is_one_line_naming_it_and_touches_nothing(tmp_path, capsys, flag, value):
@@ -92,10 +94,13 @@ def test_experiment_config_refuses_out_of_range_numbers():
         ("noise_flip", 0.7, r"noise_flip must lie in \[0, 0.5\], got 0.7"),
         ("nadir_quantile", 0, r"nadir_quantile must lie in \(0, 1\], got 0"),
         ("min_span", -0.1, r"min_span must lie in \[0, 1\], got -0.1"),
+        ("crowding_share", 1.5, r"crowding_share must lie in \[0, 1\], got 1.5"),
     ):
         with pytest.raises(PreferenceError, match=says):
             experiment.ExperimentConfig(**{name: value})
     experiment.ExperimentConfig(noise_flip=0.5, nadir_quantile=1, min_span=0)  # the edges
+    experiment.ExperimentConfig(crowding_share=0)
+    experiment.ExperimentConfig(crowding_share=1)
 
 
 def test_top_level_cli_prints_one_line_and_exits_2(tmp_path, capsys):

@@ -78,3 +78,32 @@ def test_each_objectives_extreme_of_the_first_front_survives_a_cut():
     assert len(kept) == 6 and extremes <= {tuple(f) for f in kept.get("F")}
     dropped = PreferenceSurvival(model).do(problem, pop, n_survive=6)  # off by default
     assert not extremes <= {tuple(f) for f in dropped.get("F")}
+
+
+def test_a_crowding_share_of_the_cut_goes_to_the_largest_crowding_distances():
+    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+
+    problem = make_problem("dtlz2", 3)
+    model = _trained_model()
+    pop = _population(problem, 80, 3)
+    F = pop.get("F")
+    front = NonDominatedSorting().do(F, only_non_dominated_front=True)
+    assert len(front) > 10  # the first front itself is cut to 10
+    distance = calc_crowding_distance(F[front])
+    widest = {tuple(F[front][k]) for k in np.argsort(-distance, kind="stable")[:5]}
+
+    kept = PreferenceSurvival(model, crowding_share=0.5).do(problem, pop, n_survive=10)
+    kept_F = {tuple(f) for f in kept.get("F")}
+    assert len(kept) == 10 and widest <= kept_F
+    by_score = PreferenceSurvival(model, niche_radius=0.0).do(problem, pop, n_survive=10)
+    assert not widest <= {tuple(f) for f in by_score.get("F")}  # score alone drops some
+    # the other half is still chosen by score: the best-scored member survives
+    assert tuple(F[front][np.argmax(model.score(F[front]))]) in kept_F
+    only_crowding = PreferenceSurvival(model, crowding_share=1.0).do(problem, pop, n_survive=10)
+    ten_widest = {tuple(F[front][k]) for k in np.argsort(-distance, kind="stable")[:10]}
+    assert {tuple(f) for f in only_crowding.get("F")} == ten_widest
+
+
+def test_crowding_share_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="crowding_share"):
+        PreferenceSurvival(PreferenceModel(n_obj=3), crowding_share=1.5)

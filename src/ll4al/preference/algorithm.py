@@ -24,7 +24,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from ll4al.preference.decision_maker import DecisionMaker
 from ll4al.preference.errors import PreferenceError
 from ll4al.preference.model import MIN_SPAN, NADIR_QUANTILE, PreferenceLoss, PreferenceModel
-from ll4al.preference.survival import PreferenceSurvival
+from ll4al.preference.survival import CROWDING_SHARE, PreferenceSurvival
 
 
 @dataclass
@@ -172,6 +172,7 @@ def run_ltr_nsga2(
     min_span: float = MIN_SPAN,
     pair_rule: PairRule = "random",
     keep_extremes: bool = False,
+    crowding_share: float = CROWDING_SHARE,
 ) -> LTRResult:
     """Run I-NSGA-II/LTR for ``n_gen`` generations (``pop_size * n_gen`` evaluations).
 
@@ -193,7 +194,12 @@ def run_ltr_nsga2(
     )
     algorithm = NSGA2(
         pop_size=pop_size,
-        survival=PreferenceSurvival(model, niche_radius=niche_radius, keep_extremes=keep_extremes),
+        survival=PreferenceSurvival(
+            model,
+            niche_radius=niche_radius,
+            keep_extremes=keep_extremes,
+            crowding_share=crowding_share,
+        ),
     )
     algorithm.setup(problem, termination=("n_gen", n_gen), seed=seed, verbose=False)
     rng = np.random.default_rng(seed)

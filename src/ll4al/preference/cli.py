@@ -40,6 +40,7 @@ SETTINGS = (
     "nadir_quantile",
     "min_span",
     "keep_extremes",
+    "crowding_share",
 )
 DEFAULTS: dict[str, Any] = {
     "problem": "dtlz2",
@@ -97,6 +98,11 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
         "--keep-extremes",
         action=argparse.BooleanOptionalAction,
         help="always keep each objective's extreme member of the first front (default: no)",
+    )
+    p.add_argument(
+        "--crowding-share",
+        type=float,
+        help="share of a cut front kept by NSGA-II crowding distance, 0-1 (default 0)",
     )
     p.add_argument("--first-seed", type=int, help="seeds run are FIRST .. FIRST+N-1 (default 0)")
     p.add_argument(

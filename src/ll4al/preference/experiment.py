@@ -35,8 +35,12 @@ from ll4al.preference.decision_maker import ChebyshevDM, DecisionMaker, default_
 from ll4al.preference.errors import PreferenceError
 from ll4al.preference.model import MIN_SPAN, NADIR_QUANTILE
 from ll4al.preference.ranges import RANGES, range_problem
+from ll4al.preference.survival import CROWDING_SHARE
 
 ALGORITHMS = ("ltr-nsga2", "nsga2", "r-nsga2", "pinsga2")
+# What the algorithm did before a setting existed, so that a config.json written then still
+# reads as the settings its results were made with.
+SETTINGS_BEFORE_THEY_EXISTED = {"crowding_share": 0.0}
 DTLZ_K = {"dtlz1": 5, "dtlz2": 10, "dtlz3": 10, "dtlz4": 10}
 # (population size, generations) per problem and number of objectives: the NSGA-III settings
 # used by Li et al. for DTLZ1-4; ZDT (two objectives) gets NSGA-II's classic 100 x 250.
@@ -116,6 +120,7 @@ class ExperimentConfig:
     pair_rule: str = "random"
     first_seed: int = 0
     keep_extremes: bool = False
+    crowding_share: float = CROWDING_SHARE
 
     def __post_init__(self) -> None:
         """Refuse a bad setting before any run starts, not when it is reached."""
@@ -187,6 +192,7 @@ class ExperimentConfig:
             min_span=self.min_span,
             pair_rule=self.pair_rule,
             keep_extremes=self.keep_extremes,
+            crowding_share=self.crowding_share,
         )
 
 
@@ -376,7 +382,7 @@ def run_experiment(
         lines = read_results(results_path, warn)
         _check_results_are_ours(results_path, lines)
         if config_path.exists():
-            if read_json(config_path) != settings:
+            if {**SETTINGS_BEFORE_THEY_EXISTED, **read_json(config_path)} != settings:
                 raise PreferenceError(
                     f"{out} holds results of other settings; use another --out or delete it"
                 )
@@ -409,7 +415,8 @@ def run_experiment(
         f"algorithm; tau = {cfg.tau}, mu = {cfg.mu}, DM query cap {cfg.query_cap()}; "
         f"noise kappa = {cfg.noise_kappa}, answers flipped = {cfg.noise_flip}; "
         f"pairs: {cfg.pair_rule}; nadir quantile {cfg.nadir_quantile}, min span "
-        f"{cfg.min_span}; extremes kept: {cfg.keep_extremes}; "
+        f"{cfg.min_span}; extremes kept: {cfg.keep_extremes}; crowding share "
+        f"{cfg.crowding_share}; "
         f"seeds {seeds.start}-{seeds.stop - 1}. p: Wilcoxon rank-sum test of "
         "epsilon* against ltr-nsga2.\n\n"
     )

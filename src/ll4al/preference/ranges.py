@@ -10,6 +10,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "noise_flip": (0, 0.5, True),
     "nadir_quantile": (0, 1, False),
     "min_span": (0, 1, True),
+    "crowding_share": (0, 1, True),
 }
 
 

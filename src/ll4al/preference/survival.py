@@ -21,6 +21,18 @@ the lost objective is always kept. Why it is off: on the tuning seeds 21-40 (DTL
 it rescued one of the five collapsed runs (seed 34, epsilon* 0.90 -> 0.12) and none of the
 others (on seed 23 plain NSGA-II itself stays in the corner), at the cost of ``m`` places.
 
+Crowding share (``crowding_share``). A share of the places left in the cut front goes to its
+members of largest NSGA-II crowding distance (each objective's extremes first), the rest by
+score as above. Why: on DTLZ4 the biased mapping can crowd the whole population onto an edge
+or corner of the front within the first generations, before the first consultation. Plain
+NSGA-II then often walks back out, because crowding keeps the members that reach furthest
+along the lost objective and their offspring creep further; cut by score alone, those
+members (whose objective values differ from the rest by tiny amounts the DM's value cannot
+see) are dropped, and the run stays on the edge. ``keep_extremes`` keeps only the m
+extremes and rescued one of five such runs; a share of the cut, so a handful of members
+spread along the front, let the walk happen (see the preference README for the seeds it
+was chosen on).
+
 The default radius is 0.02 for up to three objectives and 0.1 beyond: the front is a manifold
 of dimension m - 1, so the same population is spread far thinner over a five-objective front,
 and with 0.02 it collapsed onto a wrongly learned point on DTLZ2 (m = 5) while 0.1 slowed
@@ -33,6 +45,7 @@ import numpy as np
 from pymoo.core.population import Population
 from pymoo.core.survival import Survival
 from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
+from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from ll4al.preference.model import PreferenceModel
@@ -58,6 +71,10 @@ def select_by_score(
     return np.asarray(chosen, dtype=int)
 
 
+#: The share of a cut front's places kept by crowding distance (see the module docstring).
+CROWDING_SHARE = 0.0
+
+
 def default_niche_radius(n_obj: int) -> float:
     """Niche radius in normalised objective units (see the module docstring)."""
     return 0.02 if n_obj <= 3 else 0.1
@@ -76,9 +93,13 @@ class PreferenceSurvival(Survival):
         model: PreferenceModel,
         niche_radius: float | None = None,
         keep_extremes: bool = False,
+        crowding_share: float = CROWDING_SHARE,
     ) -> None:
         super().__init__(filter_infeasible=True)
+        if not 0.0 <= crowding_share <= 1.0:
+            raise ValueError(f"crowding_share must lie in [0, 1], got {crowding_share}")
         self.keep_extremes = keep_extremes
+        self.crowding_share = crowding_share
         self.model = model
         self.niche_radius = (
             default_niche_radius(model.n_obj) if niche_radius is None else niche_radius
@@ -100,14 +121,17 @@ class PreferenceSurvival(Survival):
                 forced = np.zeros(0, dtype=int)
                 if rank == 0 and self.keep_extremes:
                     forced = np.unique(np.argmax(F[front], axis=0))[:n_survive]
+                slots = n_survive - len(survivors) - len(forced)
                 rest = np.setdiff1d(np.arange(len(front)), forced)
+                crowded = self._most_crowding(F[front], rest, round(self.crowding_share * slots))
+                rest = np.setdiff1d(rest, crowded)
                 keep = select_by_score(
                     points[front[rest]],
                     scores[front[rest]],
-                    n_survive - len(survivors) - len(forced),
+                    slots - len(crowded),
                     self.niche_radius,
                 )
-                taken = np.concatenate([front[forced], front[rest[keep]]])
+                taken = np.concatenate([front[forced], front[crowded], front[rest[keep]]])
             else:
                 taken = front
             for i in front:
@@ -117,3 +141,12 @@ class PreferenceSurvival(Survival):
             if len(survivors) >= n_survive:
                 break
         return pop[survivors]
+
+    @staticmethod
+    def _most_crowding(front_F: np.ndarray, among: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` members of ``among`` (indices into the front) of largest crowding
+        distance over the whole front, NSGA-II's measure (extremes: infinite)."""
+        if n <= 0:
+            return np.zeros(0, dtype=int)
+        distance = calc_crowding_distance(front_F)[among]
+        return among[np.argsort(-distance, kind="stable")[:n]]
