@@ -41,7 +41,8 @@ def test_last_front_is_cut_by_learned_score():
     problem = make_problem("dtlz2", 3)
     model = _trained_model()
     pop = _population(problem, 80, 2)
-    survivors = PreferenceSurvival(model, niche_radius=0.0).do(problem, pop, n_survive=30)
+    survival = PreferenceSurvival(model, niche_radius=0.0, crowding_share=0.0)
+    survivors = survival.do(problem, pop, n_survive=30)
     ranks = survivors.get("rank")
     last = ranks.max()
     F_all, rank_all = pop.get("F"), pop.get("rank")
@@ -76,7 +77,7 @@ def test_each_objectives_extreme_of_the_first_front_survives_a_cut():
     extremes = {tuple(F[front][k]) for k in np.argmax(F[front], axis=0)}
     kept = PreferenceSurvival(model, keep_extremes=True).do(problem, pop, n_survive=6)
     assert len(kept) == 6 and extremes <= {tuple(f) for f in kept.get("F")}
-    dropped = PreferenceSurvival(model).do(problem, pop, n_survive=6)  # off by default
+    dropped = PreferenceSurvival(model, crowding_share=0.0).do(problem, pop, n_survive=6)
     assert not extremes <= {tuple(f) for f in dropped.get("F")}
 
 
@@ -95,7 +96,8 @@ def test_a_crowding_share_of_the_cut_goes_to_the_largest_crowding_distances():
     kept = PreferenceSurvival(model, crowding_share=0.5).do(problem, pop, n_survive=10)
     kept_F = {tuple(f) for f in kept.get("F")}
     assert len(kept) == 10 and widest <= kept_F
-    by_score = PreferenceSurvival(model, niche_radius=0.0).do(problem, pop, n_survive=10)
+    by_score = PreferenceSurvival(model, niche_radius=0.0, crowding_share=0.0)
+    by_score = by_score.do(problem, pop, n_survive=10)
     assert not widest <= {tuple(f) for f in by_score.get("F")}  # score alone drops some
     # the other half is still chosen by score: the best-scored member survives
     assert tuple(F[front][np.argmax(model.score(F[front]))]) in kept_F

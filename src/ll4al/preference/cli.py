@@ -102,7 +102,7 @@ def add_prefer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--crowding-share",
         type=float,
-        help="share of a cut front kept by NSGA-II crowding distance, 0-1 (default 0)",
+        help="share of a cut front kept by NSGA-II crowding distance, 0-1 (default 0.2)",
     )
     p.add_argument("--first-seed", type=int, help="seeds run are FIRST .. FIRST+N-1 (default 0)")
     p.add_argument(
