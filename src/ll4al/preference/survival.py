@@ -50,6 +50,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from ll4al.preference.model import PreferenceModel
+from ll4al.preference.ranges import range_problem
 
 
 def select_by_score(
@@ -97,8 +98,9 @@ class PreferenceSurvival(Survival):
         crowding_share: float = CROWDING_SHARE,
     ) -> None:
         super().__init__(filter_infeasible=True)
-        if not 0.0 <= crowding_share <= 1.0:
-            raise ValueError(f"crowding_share must lie in [0, 1], got {crowding_share}")
+        problem = range_problem("crowding_share", crowding_share)
+        if problem:
+            raise ValueError(f"crowding_share {problem}")
         self.keep_extremes = keep_extremes
         self.crowding_share = crowding_share
         self.model = model
