@@ -12,30 +12,30 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from table import ALGORITHMS, HERE, column, complete, records  # noqa: E402
+from table import ALGORITHMS, HERE, PROBLEMS, column, complete, instance_rows  # noqa: E402
 
 M_VALUES = (3, 5, 8, 10)
 FLOOR = 1e-6  # R-NSGA-II, handed the golden point, may end at it; keep it on the log axis
 
 
-def main(path: Path = HERE / "eps_star.png") -> None:
+def main(path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
-    for ax, problem in zip(axes, ("dtlz1", "dtlz2", "dtlz3", "dtlz4"), strict=True):
-        for algorithm in ALGORITHMS:
-            ms, low, mid, high = [], [], [], []
-            for m in M_VALUES:
-                results = HERE / f"{problem}-m{m}" / "results.jsonl"
-                rows = records(results) if results.exists() else []
-                if not complete(rows):
-                    continue
-                eps = np.maximum(column(rows, algorithm, "eps_star"), FLOOR)
-                ms.append(m)
-                for target, q in ((low, 25), (mid, 50), (high, 75)):
-                    target.append(np.percentile(eps, q))
-            if not ms:
+    for ax, problem in zip(axes, PROBLEMS, strict=True):
+        ms = []
+        quartiles: dict[str, list[np.ndarray]] = {algorithm: [] for algorithm in ALGORITHMS}
+        for m in M_VALUES:
+            rows = instance_rows(problem, m)  # each folder read once for all algorithms
+            if not complete(rows):
                 continue
-            (line,) = ax.plot(ms, mid, marker="o", label=algorithm)
-            ax.fill_between(ms, low, high, color=line.get_color(), alpha=0.2)
+            ms.append(m)
+            for algorithm, values in quartiles.items():
+                eps = np.maximum(column(rows, algorithm, "eps_star"), FLOOR)
+                values.append(np.percentile(eps, [25, 50, 75]))
+        if ms:
+            for algorithm, values in quartiles.items():
+                low, mid, high = np.array(values).T
+                (line,) = ax.plot(ms, mid, marker="o", label=algorithm)
+                ax.fill_between(ms, low, high, color=line.get_color(), alpha=0.2)
         ax.set_yscale("log")
         ax.set_xticks(M_VALUES)
         ax.set_xlabel("objectives m")

@@ -11,14 +11,19 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ranksums
 
+from ll4al.preference.experiment import read_results
+
 HERE = Path(__file__).resolve().parent
 ALGORITHMS = ("ltr-nsga2", "nsga2", "pinsga2", "r-nsga2")
+PROBLEMS = ("dtlz1", "dtlz2", "dtlz3", "dtlz4")
 SEEDS = range(21)
 FAR = 0.05  # a seed ending further than this from the golden point is counted as off
 
 
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def instance_rows(problem: str, m: int) -> list[dict]:
+    """The records of one instance folder; none when it has not been started."""
+    path = HERE / f"{problem}-m{m}" / "results.jsonl"
+    return [json.loads(line) for line in read_results(path)] if path.exists() else []
 
 
 def column(rows: list[dict], algorithm: str, key: str) -> np.ndarray:
@@ -36,8 +41,7 @@ def mean_std(values: np.ndarray) -> str:
 
 
 def row(problem: str, m: int) -> str:
-    path = HERE / f"{problem}-m{m}" / "results.jsonl"
-    rows = records(path) if path.exists() else []
+    rows = instance_rows(problem, m)
     name = f"DTLZ{problem[-1]}, m = {m}"
     if not complete(rows):
         return f"| {name} | (not complete) | | | | | | |"
@@ -60,7 +64,7 @@ def main(ms: list[int]) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for m in ms:
-        for problem in ("dtlz1", "dtlz2", "dtlz3", "dtlz4"):
+        for problem in PROBLEMS:
             print(row(problem, m))
 
 
