@@ -10,7 +10,13 @@ from ll4al.al.session import LearnerRecipe, Session
 from ll4al.config import ConfigError, load_config
 from ll4al.data.builtin import load_digits
 from ll4al.models.networks import build_model
-from ll4al.models.pretrain import PretrainSettings, nt_xent, pretrain, simclr_view
+from ll4al.models.pretrain import (
+    PretrainSettings,
+    nt_xent,
+    pretrain,
+    resume_path,
+    simclr_view,
+)
 from ll4al.models.weights import backbone_state, load_weights
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
@@ -187,3 +193,30 @@ def test_pretrain_refuses_a_bad_out_or_settings_before_training(tmp_path):
         assert result.returncode == 2 and message in result.stderr
         assert "Traceback" not in result.stderr and "epoch 1/" not in result.stdout
 
+
+def test_a_killed_pretraining_resumes_to_the_same_weights(tmp_path):
+    """The state after each epoch is kept beside the checkpoint; a run stopped in its second
+    epoch and started again ends with exactly the weights of an uninterrupted run."""
+    config = load_config("demo")
+    settings = PretrainSettings(epochs=3, batch_size=32, limit=96)
+    pretrain(config, tmp_path / "whole.pt", settings, progress=False, log=lambda _: None)
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_two(line: str) -> None:
+        if line.startswith("epoch 2/"):
+            raise Killed
+
+    out = tmp_path / "resumed.pt"
+    with pytest.raises(Killed):
+        pretrain(config, out, settings, progress=False, log=kill_in_epoch_two)
+    assert not out.exists() and resume_path(out).exists()
+    with pytest.raises(ConfigError, match="other settings.*epochs"):
+        pretrain(config, out, PretrainSettings(epochs=4, batch_size=32, limit=96), False)
+    lines: list[str] = []
+    pretrain(config, out, settings, progress=False, log=lines.append)
+    assert lines[0].startswith("resuming from") and "after epoch 1/3" in lines[0]
+    whole, resumed = (torch.load(p, weights_only=True) for p in (tmp_path / "whole.pt", out))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert not resume_path(out).exists()  # removed once the checkpoint is written

@@ -14,9 +14,10 @@ brings hydra-core, pytorch-lightning and aiohttp with it.
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,8 @@ def pretrain(
 ) -> PretrainResult:
     """Pretrain ``config``'s network on its pool images and write the checkpoint to ``out``
     atomically. ``config.model.weights`` is not read: pretraining starts from random weights.
+    After each epoch the whole state is saved beside ``out`` (``resume_path``), so a killed
+    run started again with the same settings goes on from its last finished epoch.
     """
     if config.model.name not in MODELS:
         raise ConfigError(f"unknown model {config.model.name!r}; choose from {sorted(MODELS)}")
@@ -252,9 +255,13 @@ def pretrain(
         weight_decay=settings.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.epochs)
+    resume = resume_path(out)
+    first_epoch, loss, spent = _resume(resume, settings, model, optimizer, scheduler, generator)
+    if first_epoch:
+        log(f"resuming from {resume} after epoch {first_epoch}/{settings.epochs}")
     model.train()
-    started, loss = time.perf_counter(), float("nan")
-    for epoch in range(settings.epochs):
+    started = time.perf_counter() - spent
+    for epoch in range(first_epoch, settings.epochs):
         order = indices[torch.randperm(count, generator=generator)].numpy()
         starts = [s for s in range(0, count, settings.batch_size) if count - s >= 2]
         bar = tqdm(
@@ -296,11 +303,66 @@ def pretrain(
             f"epoch {epoch + 1}/{settings.epochs}: NT-Xent {loss:.4f} "
             f"({seconds:.1f}s, {seen / max(seconds, 1e-9):.0f} images/s)"
         )
+        if epoch + 1 < settings.epochs:  # the last epoch's state is the checkpoint itself
+            state = {
+                "settings": asdict(settings),
+                "epoch": epoch + 1,
+                "loss": loss,
+                "seconds": time.perf_counter() - started,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+            }
+            with atomic_path(resume) as tmp:
+                torch.save(state, tmp)
     elapsed = time.perf_counter() - started
     network.to(memory_format=torch.contiguous_format)
     with atomic_path(out) as tmp:
         torch.save(backbone_state(network), tmp)
+    resume.unlink(missing_ok=True)
     return PretrainResult(loss, elapsed, count, settings.epochs)
+
+
+def resume_path(out: str | Path) -> Path:
+    """Where ``pretrain`` keeps its state after each epoch, beside the checkpoint ``out``;
+    removed once the checkpoint is written."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def _resume(
+    path: Path,
+    settings: PretrainSettings,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+) -> tuple[int, float, float]:
+    """Restore a killed run's state from ``path``: (epochs done, last loss, seconds spent).
+    A state made with other settings is refused rather than mixed into this run."""
+    if not path.exists():
+        return 0, float("nan"), 0.0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = state["settings"]
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is not a pretraining state ({err}); remove it") from None
+    if saved != asdict(settings):
+        changed = sorted(
+            k
+            for k in saved.keys() | asdict(settings).keys()
+            if saved.get(k) != asdict(settings).get(k)
+        )
+        raise ConfigError(
+            f"{path} holds a pretraining run with other settings ({', '.join(changed)}); "
+            "run again with the same settings to resume it, or remove it to start over"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    return int(state["epoch"]), float(state["loss"]), float(state["seconds"])
 
 
 def _embedding_width(network: nn.Module, layer: str, example: torch.Tensor) -> int:
