@@ -54,12 +54,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ll4al.al.learner import Learner, PoolData
 from ll4al.al.session import LearnerRecipe
 from ll4al.al.training import train
 from ll4al.config import ExperimentConfig, ModelSettings, TrainSettings
 from ll4al.data.arrays import ArrayDataset
 from ll4al.data.builtin import CIFAR10_MEAN, CIFAR10_STD
+from ll4al.models.learner import Learner, PoolData
 from ll4al.models.networks import build_model
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import (

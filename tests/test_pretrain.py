@@ -9,14 +9,14 @@ import torch
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.config import ConfigError, load_config
 from ll4al.data.builtin import load_digits
-from ll4al.models.networks import build_model
-from ll4al.models.pretrain import (
+from ll4al.experiments.pretrain import (
     PretrainSettings,
     nt_xent,
     pretrain,
     resume_path,
     simclr_view,
 )
+from ll4al.models.networks import build_model
 from ll4al.models.weights import backbone_state, load_weights
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask

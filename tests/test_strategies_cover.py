@@ -14,8 +14,17 @@ from .test_strategies_balanced import CLASSES, LOSSES, FakeTask, TaskLearner, on
 # Index 0 is labeled and sits at the origin; candidate 1 (class 0's highest loss) is almost
 # on top of it, candidate 2 (its second highest) far away.
 EMBEDDING = torch.tensor(
-    [[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [0.0, 5.0], [0.2, 0.2], [3.0, 3.0], [1.0, 1.0],
-     [-4.0, 0.0], [-2.0, -2.0]]
+    [
+        [0.0, 0.0],
+        [0.1, 0.0],
+        [5.0, 0.0],
+        [0.0, 5.0],
+        [0.2, 0.2],
+        [3.0, 3.0],
+        [1.0, 1.0],
+        [-4.0, 0.0],
+        [-2.0, -2.0],
+    ]
 )
 
 
@@ -54,9 +63,10 @@ def test_class_quotas_are_learning_loss_balanced_quotas(factor):
         embedding = torch.as_tensor(rng.normal(size=(9, 3)), dtype=torch.float32)
         balanced, _ = pick(LearningLossBalancedStrategy(), k, embedding=embedding)
         covered, _ = pick(LearningLossCoverStrategy(factor), k, embedding=embedding)
-        assert np.bincount(classes[covered], minlength=4).tolist() == np.bincount(
-            classes[balanced], minlength=4
-        ).tolist()
+        assert (
+            np.bincount(classes[covered], minlength=4).tolist()
+            == np.bincount(classes[balanced], minlength=4).tolist()
+        )
 
 
 def test_each_class_is_covered_once_before_any_twice():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ll4al import ClassificationTask, Learner, get_strategy
-from ll4al.al.learner import MCDropout
+from ll4al.models.learner import MCDropout
 from ll4al.strategies.badge import gradient_embedding
 from ll4al.strategies.bald import BaldStrategy, bald_scores
 from ll4al.strategies.base import kmeans_pp

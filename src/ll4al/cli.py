@@ -28,9 +28,9 @@ from ll4al.distributed import finish_distributed, launched_by_torchrun
 from ll4al.experiments.catalog import catalog
 from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import RESULTS_FILE, run_experiment
+from ll4al.experiments.pretrain import PretrainError, PretrainSettings, pretrain
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.files import CorruptFileError
-from ll4al.models.pretrain import PretrainError, PretrainSettings, pretrain
 from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS
 from ll4al.project.cli import add_project_parsers, run_project_command

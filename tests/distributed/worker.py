@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-import ll4al.al.learner as learner_module
 import ll4al.al.session as session_module
 import ll4al.al.training as training_module
-from ll4al.al.learner import Learner
+import ll4al.models.learner as learner_module
 from ll4al.al.training import train
 from ll4al.config import TrainSettings
 from ll4al.data.arrays import ArrayDataset
 from ll4al.distributed import World, finish_distributed, init_distributed, world
+from ll4al.models.learner import Learner
 from ll4al.models.lpm import LearningLoss
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask

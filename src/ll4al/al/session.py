@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ll4al.al.learner import Learner, PoolData
 from ll4al.al.pool import Pool
 from ll4al.al.seeds import MODEL, QUERY, candidate_subset, derived_seed, random_draw
 from ll4al.al.training import evaluate, train
 from ll4al.config import ModelSettings, TrainSettings
 from ll4al.distributed import broadcast, world
+from ll4al.models.learner import Learner, PoolData
 from ll4al.models.lpm import LearningLoss
 from ll4al.models.networks import MODELS, build_model, materialize
 from ll4al.models.weights import load_weights

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ll4al.al.learner import PoolData
 from ll4al.al.pool import Oracle, Pool, PoolError
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.al.training import NonFiniteLossError, TrainSettings
 from ll4al.config import ActiveSettings
 from ll4al.distributed import world
 from ll4al.files import CorruptFileError, read_json, write_json_atomic
+from ll4al.models.learner import PoolData
 from ll4al.strategies import QueryStrategy
 
 

@@ -11,9 +11,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from ll4al.al.learner import Learner, PoolData
 from ll4al.config import TrainSettings
 from ll4al.distributed import World, rank_pairs_shard, world
+from ll4al.models.learner import Learner, PoolData
 from ll4al.models.losses import joint_loss, ranking_accuracy
 from ll4al.tasks import TaskAdapter
 

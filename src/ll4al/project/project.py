@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from ll4al.al.learner import PoolData
 from ll4al.al.pool import Pool
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.config import ConfigError
@@ -25,6 +24,7 @@ from ll4al.data.arrays import ArrayDataset
 from ll4al.data.imagefolder import channel_stats, class_folders, decode_images
 from ll4al.distributed import device_for, world
 from ll4al.files import file_lock
+from ll4al.models.learner import PoolData
 from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
 from ll4al.project.store import Sample, Store
 from ll4al.runtime import resolve_precision, select_device

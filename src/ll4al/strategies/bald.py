@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ll4al.al.learner import MCDropout
+from ll4al.models.learner import MCDropout
 from ll4al.strategies.base import QueryContext, QueryStrategy, top_k
 from ll4al.tasks import entropy
 

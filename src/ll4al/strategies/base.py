@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
-from ll4al.al.learner import Learner, PoolData
+from ll4al.models.learner import Learner, PoolData
 from ll4al.tasks import TaskAdapter
 
 
