@@ -15,8 +15,8 @@ from ll4al.data.voc import BCCD_CLASSES, AnnotationWarning, load_voc, parse_anno
 from ll4al.experiments.checks import validate_config
 from ll4al.models.losses import joint_loss
 from ll4al.models.networks import MODELS, build_model
-from ll4al.models.ssd import SSDOutput
 from ll4al.tasks import DetectionTask
+from ll4al.tasks.detection import SSDOutput
 
 from .helpers import TensorImages, ll4al, set_args
 

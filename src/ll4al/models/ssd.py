@@ -9,25 +9,13 @@ runs SSD's own pieces (transform, backbone, head, anchors) and returns the raw h
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchvision.models.detection import ssd300_vgg16, ssdlite320_mobilenet_v3_large
 from torchvision.models.detection.ssd import SSD
 
-
-@dataclass
-class SSDOutput:
-    """SSD's raw head outputs for a batch, with what is needed to turn them into losses and
-    detections: the anchors, the image sizes before and after SSD's resize, and the SSD."""
-
-    cls_logits: torch.Tensor  # [B, A, classes + 1]
-    bbox_regression: torch.Tensor  # [B, A, 4]
-    anchors: list[torch.Tensor]  # B x [A, 4], in resized-image coordinates
-    image_sizes: list[tuple[int, int]]  # after SSD's resize
-    original_sizes: list[tuple[int, int]]
-    detector: SSD
+from ll4al.tasks.detection import SSDOutput
 
 
 class SSDDetector(nn.Module):

@@ -8,15 +8,29 @@ SSD would (its own ``postprocess_detections``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
-from ll4al.models.ssd import SSDOutput
 from ll4al.tasks.base import MetricError, TaskAdapter, entropy
+
+
+@dataclass
+class SSDOutput:
+    """SSD's raw head outputs for a batch, with what is needed to turn them into losses and
+    detections: the anchors, the image sizes before and after SSD's resize, and the SSD."""
+
+    cls_logits: torch.Tensor  # [B, A, classes + 1]
+    bbox_regression: torch.Tensor  # [B, A, 4]
+    anchors: list[torch.Tensor]  # B x [A, 4], in resized-image coordinates
+    image_sizes: list[tuple[int, int]]  # after SSD's resize
+    original_sizes: list[tuple[int, int]]
+    detector: SSD
 
 
 class DetectionTask(TaskAdapter):
