@@ -29,9 +29,10 @@ from ll4al import cli
 from ll4al.al.pool import Pool, PoolError
 from ll4al.config import ConfigError, config_from_dict, load_config
 from ll4al.experiments import experiment
+from ll4al.experiments import results as results_module
 from ll4al.experiments.claims import claim
-from ll4al.experiments.experiment import read_results, write_results
 from ll4al.experiments.report import plot_learning_curves
+from ll4al.experiments.results import merge_results, read_results
 from ll4al.files import CorruptFileError, atomic_path
 from ll4al.tasks import DetectionTask, MetricError
 
@@ -358,7 +359,7 @@ def test_lock_files_never_follow_a_planted_symlink(tmp_path, capsys):
         pass
     (tmp_path / "results.jsonl.lock").symlink_to(victim)
     with pytest.raises(CorruptFileError, match="results.jsonl.lock is a symbolic link"):
-        write_results(tmp_path, [])
+        merge_results(tmp_path, [])
     assert victim.read_text() == "precious"
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "lock").write_text("kept")  # an existing lock file is not truncated
@@ -453,7 +454,7 @@ def test_results_never_lose_or_repeat_a_row(writes):
     """Writers with any run sets (reruns with fewer strategies or seeds, workers with stale
     views) and kills inside the write: every row once written stays, none appears twice, and
     a killed write leaves the file as it was."""
-    real_write, real_replace = experiment.write_text_atomic, os.replace
+    real_write, real_replace = results_module.write_text_atomic, os.replace
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         ever: dict[tuple, dict] = {}
@@ -471,11 +472,11 @@ def test_results_never_lose_or_repeat_a_row(writes):
 
             try:
                 if kill == "mid-write":
-                    experiment.write_text_atomic = half_then_kill
+                    results_module.write_text_atomic = half_then_kill
                 elif kill == "before-rename":
                     os.replace = replace_then_kill
                 if kill is None:
-                    write_results(out, sets_)
+                    merge_results(out, [r for s in sets_ for r in s.records])
                     ever.update(
                         {
                             (r["strategy"], r["seed"], r["cycle"]): r
@@ -485,10 +486,10 @@ def test_results_never_lose_or_repeat_a_row(writes):
                     )
                 else:
                     with pytest.raises(Killed):
-                        write_results(out, sets_)
+                        merge_results(out, [r for s in sets_ for r in s.records])
                     assert snapshot(out).get("results.jsonl") == before
             finally:
-                experiment.write_text_atomic, os.replace = real_write, real_replace
+                results_module.write_text_atomic, os.replace = real_write, real_replace
             on_disk = read_results(out / "results.jsonl")  # refuses a repeated row
             keys = [(r["strategy"], r["seed"], r["cycle"]) for r in on_disk]
             assert keys == sorted(set(keys)) and set(keys) == set(ever)
@@ -506,7 +507,7 @@ def test_two_workers_writing_at_once_never_shrink_the_file(tmp_path):
         for cycle in range(1, 16):
             for seed, run in enumerate(runs):
                 run.records.append(record(strategy, seed, cycle))
-                write_results(tmp_path, runs)
+                merge_results(tmp_path, [r for run in runs for r in run.records])
 
     counts, stop = [], threading.Event()
 

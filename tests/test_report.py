@@ -15,7 +15,6 @@ from ll4al.experiments.report import (
     format_table,
     labels_to_reach,
     labels_to_reach_baseline,
-    load_results,
     paired_differences,
     plot_learning_curves,
     seed_curves,
@@ -23,6 +22,7 @@ from ll4al.experiments.report import (
     summarize,
     write_report,
 )
+from ll4al.experiments.results import read_report_records
 
 # accuracy per seed at labeled 10, 20, 30; entropy has a single seed on purpose
 ACCURACY = {
@@ -428,7 +428,7 @@ def test_corrupt_results_line_is_named(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text(json.dumps(make_records()[0]) + "\n{oops\n")
     with pytest.raises(ValueError, match="results.jsonl:2"):
-        load_results(path)
+        read_report_records(path)
 
 
 def test_report_defaults_to_the_primary_metric_the_records_name(tmp_path):

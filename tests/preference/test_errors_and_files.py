@@ -160,14 +160,14 @@ def test_torn_last_line_is_skipped_with_a_warning_and_redone(tmp_path, capsys):
     assert [(r["algorithm"], r["seed"]) for r in lines] == [("nsga2", 0), ("nsga2", 1)]
 
 
-def test_read_results_warns_by_default_and_refuses_a_bad_middle_line(tmp_path):
+def test_read_result_lines_warns_by_default_and_refuses_a_bad_middle_line(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text('{"algorithm": "nsga2", "seed": 0}\n{"algorithm": "ns')
     with pytest.warns(UserWarning, match="torn"):
-        assert experiment.read_results(path) == ['{"algorithm": "nsga2", "seed": 0}']
+        assert experiment.read_result_lines(path) == ['{"algorithm": "nsga2", "seed": 0}']
     path.write_text('{"algorithm": "ns\n{"algorithm": "nsga2", "seed": 0}\n')
     with pytest.raises(ll4al.files.CorruptFileError, match="line 1"):
-        experiment.read_results(path)
+        experiment.read_result_lines(path)
 
 
 def test_corrupt_results_are_one_line_and_left_as_they_are(tmp_path, capsys):

@@ -8,7 +8,6 @@ waiting for the runs others hold, so every process finishes with the complete
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,11 +26,10 @@ from ll4al.data.registry import data_set, load_task_data
 from ll4al.distributed import barrier, device_for, init_distributed
 from ll4al.experiments.checks import validate_config
 from ll4al.experiments.claims import job_claim
-from ll4al.files import CorruptFileError, file_lock, read_json_lines, write_text_atomic
+from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, merge_results, read_results
+from ll4al.files import CorruptFileError, file_lock, write_text_atomic
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
-
-RESULTS_FILE = "results.jsonl"
 
 
 def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:
@@ -39,56 +37,6 @@ def run_dir_for(out_dir: Path, strategy: str, seed: int) -> Path:
 
 
 CONFIG_FILE = "config.yaml"
-LOCK_FILE = "results.jsonl.lock"
-_KEY = ("strategy", "seed", "cycle")
-
-
-def _key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(record[k] for k in _KEY)
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """The records of an ``ll4al run`` results file (none if it does not exist); a file that
-    is corrupt, repeats a record or holds records another command wrote (``ll4al prefer``'s)
-    is an error naming it, and is left as it is."""
-    if not path.exists():
-        return []
-    records, seen = [], {}
-    for number, record in read_json_lines(path):
-        if not isinstance(record, dict) or not all(
-            isinstance(record.get(k), kind) and not isinstance(record.get(k), bool)
-            for k, kind in zip(_KEY, (str, int, int), strict=True)
-        ):
-            raise ConfigError(
-                f"{path}:{number} is not a record of `ll4al run` (it needs strategy, seed and "
-                "cycle; `ll4al prefer` writes results.jsonl too); use another --out "
-                "(the folder was left as it is)"
-            )
-        key = _key(record)
-        if key in seen:
-            raise CorruptFileError(f"{path}:{number} repeats the record of line {seen[key]}")
-        seen[key] = number
-        records.append(record)
-    return records
-
-
-def write_results(out_dir: Path, runs: list[ActiveLearningRun]) -> list[dict[str, Any]]:
-    """Merge the runs' records into ``results.jsonl`` and return all of its records, sorted by
-    strategy, seed and cycle.
-
-    Under a lock on ``results.jsonl.lock``, the file is read, united with the runs' records by
-    (strategy, seed, cycle) (the runs' win; they are deterministic anyway) and replaced
-    atomically. So the file never shrinks: a resumed run never duplicates a line, a rerun with
-    fewer strategies or seeds keeps the others' rows, and workers writing at once never drop
-    each other's rows.
-    """
-    path = out_dir / RESULTS_FILE
-    with file_lock(out_dir / LOCK_FILE):
-        merged = {_key(r): r for r in read_results(path)}
-        merged.update({_key(r): r for run in runs for r in run.records})
-        records = [merged[key] for key in sorted(merged)]
-        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
-    return records
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
@@ -238,7 +186,7 @@ def run_experiment(
     def record_cycle(record: dict[str, Any]) -> None:
         if not main:
             return
-        write_results(out_dir, runs)
+        merge_results(out_dir, [r for run in runs for r in run.records])
         overall.update(1)
         if on_cycle is not None:
             on_cycle(record)
@@ -262,4 +210,4 @@ def run_experiment(
             run_claimed(run)
     overall.close()
     barrier(current)
-    return write_results(out_dir, runs) if main else []
+    return merge_results(out_dir, [r for run in runs for r in run.records]) if main else []

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from ll4al.files import CorruptFileError, atomic_path, read_json_lines, write_text_atomic
+from ll4al.experiments.results import read_report_records
+from ll4al.files import atomic_path, write_text_atomic
 
 REPORT_FILE = "report.md"
 PLOT_FILE = "learning_curves.png"
 DEFAULT_BASELINE = "random"
 RANKING = "ranking_accuracy"
-_IDENTITY = {"strategy": str, "seed": int, "labeled": int}
 
 Curves = dict[str, dict[int, dict[int, float]]]
 """``{strategy: {seed: {labeled: value}}}``: one learning curve per strategy and seed."""
@@ -35,31 +35,6 @@ Stat = tuple[float, float, int]
 
 class ReportError(ValueError):
     """Results that cannot be reported as asked: no records, unknown metric or baseline."""
-
-
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    """Read a ``results.jsonl`` file (one JSON object per strategy, seed and cycle), naming
-    the line of any record that would silently skew the means (corrupt, incomplete, repeated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: pass the output directory of a run")
-    records: list[dict[str, Any]] = []
-    seen: dict[tuple[Any, ...], int] = {}
-    for number, record in read_json_lines(path):  # names the line that is not UTF-8 JSON
-        if not isinstance(record, dict) or not all(
-            isinstance(record.get(key), kind) for key, kind in _IDENTITY.items()
-        ):
-            raise CorruptFileError(
-                f"{path}:{number} is not a result record (needs strategy, seed and labeled)"
-            )
-        key = tuple(record[k] for k in _IDENTITY)
-        if key in seen:
-            raise CorruptFileError(f"{path}:{number} repeats the record of line {seen[key]}")
-        seen[key] = number
-        records.append(record)
-    if not records:
-        raise ReportError(f"{path} holds no results yet: no cycle has finished")
-    return records
 
 
 def metric_names(records: list[dict[str, Any]]) -> list[str]:
@@ -662,7 +637,9 @@ def write_report(
     _check_cost(cost_minutes, cost_money, currency)
     results = Path(results)
     out = Path(out_dir) if out_dir is not None else results.parent
-    records = load_results(results)
+    records = read_report_records(results)
+    if not records:
+        raise ReportError(f"{results} holds no results yet: no cycle has finished")
     metric = metric or records[0].get("primary_metric", "accuracy")
     title = title or results.resolve().parent.name
     cost = {"cost_minutes": cost_minutes, "cost_money": cost_money, "currency": currency}

@@ -306,7 +306,7 @@ def plot_final_populations(
         plt.close(fig)
 
 
-def read_results(path: Path, warn: Callable[[str], None] | None = None) -> list[str]:
+def read_result_lines(path: Path, warn: Callable[[str], None] | None = None) -> list[str]:
     """The complete lines of a results.jsonl, each one JSON object, without their newlines.
 
     A torn last line (a run killed mid-append by a version before writes were atomic) is
@@ -379,7 +379,7 @@ def run_experiment(
     lines: list[str] = []
     finals: dict[str, list] = {}
     if results_path.exists():
-        lines = read_results(results_path, warn)
+        lines = read_result_lines(results_path, warn)
         _check_results_are_ours(results_path, lines)
         if config_path.exists():
             if {**SETTINGS_BEFORE_THEY_EXISTED, **read_json(config_path)} != settings:

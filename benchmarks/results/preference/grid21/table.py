@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ranksums
 
-from ll4al.preference.experiment import read_results
+from ll4al.preference.experiment import read_result_lines
 
 HERE = Path(__file__).resolve().parent
 ALGORITHMS = ("ltr-nsga2", "nsga2", "pinsga2", "r-nsga2")
@@ -23,7 +23,7 @@ FAR = 0.05  # a seed ending further than this from the golden point is counted a
 def instance_rows(problem: str, m: int) -> list[dict]:
     """The records of one instance folder; none when it has not been started."""
     path = HERE / f"{problem}-m{m}" / "results.jsonl"
-    return [json.loads(line) for line in read_results(path)] if path.exists() else []
+    return [json.loads(line) for line in read_result_lines(path)] if path.exists() else []
 
 
 def column(rows: list[dict], algorithm: str, key: str) -> np.ndarray:

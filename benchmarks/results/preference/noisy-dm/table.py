@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ranksums, wilcoxon
 
-from ll4al.preference.experiment import read_results
+from ll4al.preference.experiment import read_result_lines
 
 HERE = Path(__file__).resolve().parent
 GRID = HERE.parent / "grid21"
 
 
 def eps_by_seed(path: Path, algorithm: str) -> dict[int, float]:
-    records = [json.loads(line) for line in read_results(path)] if path.exists() else []
+    records = [json.loads(line) for line in read_result_lines(path)] if path.exists() else []
     return {r["seed"]: r["eps_star"] for r in records if r["algorithm"] == algorithm}
 
 
