@@ -89,7 +89,7 @@ def test_bad_setting_in_a_config_file_names_its_flag(tmp_path, capsys):
 def test_experiment_config_refuses_out_of_range_numbers():
     for bad in ({"n_obj": 1}, {"pop_size": 0}, {"seeds": 0}, {"weights": [1, -1, 1]}):
         with pytest.raises(PreferenceError):
-            experiment.ExperimentConfig(**bad)
+            experiment.PreferenceConfig(**bad)
     for name, value, says in (
         ("noise_flip", 0.7, r"noise_flip must lie in \[0, 0.5\], got 0.7"),
         ("nadir_quantile", 0, r"nadir_quantile must lie in \(0, 1\], got 0"),
@@ -97,10 +97,10 @@ def test_experiment_config_refuses_out_of_range_numbers():
         ("crowding_share", 1.5, r"crowding_share must lie in \[0, 1\], got 1.5"),
     ):
         with pytest.raises(PreferenceError, match=says):
-            experiment.ExperimentConfig(**{name: value})
-    experiment.ExperimentConfig(noise_flip=0.5, nadir_quantile=1, min_span=0)  # the edges
-    experiment.ExperimentConfig(crowding_share=0)
-    experiment.ExperimentConfig(crowding_share=1)
+            experiment.PreferenceConfig(**{name: value})
+    experiment.PreferenceConfig(noise_flip=0.5, nadir_quantile=1, min_span=0)  # the edges
+    experiment.PreferenceConfig(crowding_share=0)
+    experiment.PreferenceConfig(crowding_share=1)
 
 
 def test_top_level_cli_prints_one_line_and_exits_2(tmp_path, capsys):

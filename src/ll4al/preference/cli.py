@@ -253,10 +253,10 @@ def run_prefer(args: argparse.Namespace, prog: str = "ll4al") -> int:
 
 
 def _run_prefer(args: argparse.Namespace, prog: str) -> int:
-    from ll4al.preference.experiment import ExperimentConfig, run_experiment
+    from ll4al.preference.experiment import PreferenceConfig, run_preference_experiment
 
     settings = resolve_settings(args)
-    cfg = ExperimentConfig(
+    cfg = PreferenceConfig(
         **{
             k: settings[k]
             for k in settings
@@ -267,7 +267,7 @@ def _run_prefer(args: argparse.Namespace, prog: str) -> int:
     out = Path(settings["out"])
     if settings["dm"] == "human":
         return _run_human(settings, cfg, out)
-    run_experiment(
+    run_preference_experiment(
         cfg,
         out,
         progress=not getattr(args, "no_progress", False),

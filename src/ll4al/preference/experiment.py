@@ -96,7 +96,7 @@ def default_budget(name: str, n_obj: int) -> tuple[int, int]:
 
 
 @dataclass
-class ExperimentConfig:
+class PreferenceConfig:
     """One problem and number of objectives, all algorithms, ``seeds`` seeds
     (``first_seed .. first_seed + seeds - 1``; tune settings on seeds apart from the
     reported ones)."""
@@ -202,7 +202,7 @@ def distances(F: np.ndarray, golden: np.ndarray) -> tuple[float, float]:
     return float(d.min()), float(d.mean())
 
 
-def run_single(cfg: ExperimentConfig, algorithm: str, seed: int) -> tuple[dict, np.ndarray]:
+def run_single(cfg: PreferenceConfig, algorithm: str, seed: int) -> tuple[dict, np.ndarray]:
     """One algorithm on one seed; returns the results.jsonl record and the final objectives."""
     problem = make_problem(cfg.problem, cfg.n_obj)
     pop_size, n_gen = cfg.budget()
@@ -354,8 +354,8 @@ def _check_results_are_ours(path: Path, lines: Sequence[str]) -> None:
         )
 
 
-def run_experiment(
-    cfg: ExperimentConfig,
+def run_preference_experiment(
+    cfg: PreferenceConfig,
     out: Path,
     progress: bool = True,
     warn: Callable[[str], None] | None = None,

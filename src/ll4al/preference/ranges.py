@@ -1,4 +1,4 @@
-"""The preference settings that must lie in a range, checked by ``ExperimentConfig`` and,
+"""The preference settings that must lie in a range, checked by ``PreferenceConfig`` and,
 naming the flag, by ``ll4al prefer`` before anything runs; a leaf, so the command line
 reads it without importing pymoo."""
 

@@ -2,7 +2,7 @@
 
     python benchmarks/results/preference/issue14-tuning/trace.py PROBLEM M SEED ['{json}']
 
-The optional JSON holds ExperimentConfig settings, e.g. '{"nadir_quantile": 1.0,
+The optional JSON holds PreferenceConfig settings, e.g. '{"nadir_quantile": 1.0,
 "min_span": 0.0}' for the normaliser before issue 14. Per consultation it prints: eps* of the
 population; the distance to the golden point of the model's best-scored member and its
 "radius" r (sum f / 0.5 for DTLZ1, |f| otherwise: 1 on the Pareto front); the DM's own best
@@ -20,11 +20,11 @@ from scipy.stats import kendalltau
 
 import ll4al.preference.algorithm as algorithm
 from ll4al.preference.decision_maker import ChebyshevDM
-from ll4al.preference.experiment import ExperimentConfig, make_problem
+from ll4al.preference.experiment import PreferenceConfig, make_problem
 
 problem_name, m, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-cfg = ExperimentConfig(problem=problem_name, n_obj=m, seeds=1, **extra)
+cfg = PreferenceConfig(problem=problem_name, n_obj=m, seeds=1, **extra)
 problem = make_problem(problem_name, m)
 dm = ChebyshevDM(cfg.dm_weights(), seed=seed, kappa=cfg.noise_kappa, flip=cfg.noise_flip)
 golden = dm.golden_point(problem)

@@ -4,11 +4,11 @@ behind ../README.md's crowding-share section. Usage: probe.py SHARE PROBLEM N_OB
 import json
 import sys
 
-from ll4al.preference.experiment import ExperimentConfig, run_single
+from ll4al.preference.experiment import PreferenceConfig, run_single
 
 share, problem, n_obj = float(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for seed in map(int, sys.argv[4:]):
-    cfg = ExperimentConfig(
+    cfg = PreferenceConfig(
         problem=problem, n_obj=n_obj, seeds=1, algorithms=["ltr-nsga2"], crowding_share=share
     )
     record, _ = run_single(cfg, "ltr-nsga2", seed)
