@@ -4,7 +4,7 @@ import pytest
 
 from ll4al.al.checks import check_protocol_fits
 from ll4al.config import ConfigError, config_from_dict, load_config, named_configs
-from ll4al.experiments.checks import validate_config
+from ll4al.experiments.validation import validate_config
 
 
 def test_shipped_configs_load_and_validate(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from torchvision.ops import box_iou
 from ll4al import STRATEGIES, Learner, LearningLoss, get_strategy
 from ll4al.config import ConfigError, config_from_dict
 from ll4al.data.voc import BCCD_CLASSES, AnnotationWarning, load_voc, parse_annotation
-from ll4al.experiments.checks import validate_config
+from ll4al.experiments.validation import validate_config
 from ll4al.models.losses import joint_loss
 from ll4al.models.networks import MODELS, build_model
 from ll4al.tasks import DetectionTask

@@ -15,7 +15,7 @@ from ll4al.data.builtin import (
     FACE_KEYPOINTS,
     load_face_keypoints,
 )
-from ll4al.experiments.checks import validate_config
+from ll4al.experiments.validation import validate_config
 from ll4al.models.features import capture_pooled
 from ll4al.models.losses import joint_loss
 from ll4al.models.networks import MODELS, StackedHourglass, build_model

@@ -26,11 +26,11 @@ from ll4al.config import (
 )
 from ll4al.distributed import finish_distributed, launched_by_torchrun
 from ll4al.experiments.catalog import catalog
-from ll4al.experiments.checks import check_name
 from ll4al.experiments.experiment import run_experiment
 from ll4al.experiments.pretrain import PretrainError, PretrainSettings, pretrain
 from ll4al.experiments.report import ReportError, write_report
 from ll4al.experiments.results import RESULTS_FILE
+from ll4al.experiments.validation import check_name
 from ll4al.files import CorruptFileError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS

@@ -24,9 +24,9 @@ from ll4al.al.simulation import ActiveLearningRun, RunSpec
 from ll4al.config import ConfigError, ExperimentConfig, config_from_dict
 from ll4al.data.registry import data_set, load_task_data
 from ll4al.distributed import barrier, device_for, init_distributed
-from ll4al.experiments.checks import validate_config
 from ll4al.experiments.claims import job_claim
 from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, merge_results, read_results
+from ll4al.experiments.validation import validate_config
 from ll4al.files import CorruptFileError, file_lock, write_text_atomic
 from ll4al.runtime import resolve_precision, select_device
 from ll4al.strategies import get_strategy
