@@ -8,7 +8,7 @@ from ll4al.files import CorruptFileError
 def test_labeling_moves_indices_and_keeps_order():
     pool = Pool(10)
     pool.add_labels([7, 2], ["cat", "dog"])
-    pool.label_with(SimulatedOracle(np.arange(10) * 10), np.array([5]))
+    pool.add_labels([5], SimulatedOracle(np.arange(10) * 10)(np.array([5])))
     assert pool.labeled.tolist() == [7, 2, 5]
     assert pool.unlabeled.tolist() == [0, 1, 3, 4, 6, 8, 9]
     assert pool.labels_of([5, 7]) == [50, "cat"]

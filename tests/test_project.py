@@ -585,3 +585,10 @@ def test_images_added_to_the_folder_join_the_pool_after_its_last_row(tmp_path, c
     ]
     assert main(["add", str(folder), "--quiet"]) == 0
     assert "0 new images registered, 6 in the pool" in capsys.readouterr().out
+
+
+def test_the_project_task_list_is_the_label_kinds():
+    from ll4al.project.settings import TASKS
+    from ll4al.tasks import LABEL_KINDS
+
+    assert tuple(LABEL_KINDS) == TASKS

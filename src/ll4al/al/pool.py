@@ -71,10 +71,6 @@ class Pool:
             raise PoolError(f"indices already labeled: {again[:5]}")
         self._labels.update(zip(indices, labels, strict=True))
 
-    def label_with(self, oracle: Oracle, indices: np.ndarray) -> None:
-        """Ask ``oracle`` for the labels of ``indices`` and record them."""
-        self.add_labels(indices, oracle(indices))
-
     def to_dict(self) -> dict[str, Any]:
         return {"size": self.size, "labeled": [[i, lab] for i, lab in self._labels.items()]}
 

@@ -109,8 +109,10 @@ class Batch:
 class Session:
     """Active learning over one pool with one strategy and seed, one step at a time.
 
-    Every random choice comes from ``(seed, round)`` (``ll4al.al.seeds``), so the steps may be
-    spread over processes and days and still give the same batches.
+    Every random choice comes from ``(seed, round_index)`` (``ll4al.al.seeds``), so the steps
+    may be spread over processes and days and still give the same batches. ``round_index``
+    counts model rounds from 0: a labeling project's round N is a simulated run's cycle N + 1
+    (records and progress bars count cycles from 1).
     """
 
     def __init__(
@@ -129,18 +131,18 @@ class Session:
         self.train_settings = train
         self.progress = progress
 
-    def new_learner(self, round: int) -> Learner:
-        """The untrained learner of ``round``: its initial weights are fixed by the seed."""
-        torch.manual_seed(derived_seed(self.seed, MODEL, round))
+    def new_learner(self, round_index: int) -> Learner:
+        """The untrained learner of ``round_index``: its initial weights are fixed by the seed."""
+        torch.manual_seed(derived_seed(self.seed, MODEL, round_index))
         return self.recipe.build(self.strategy.needs_loss_prediction)
 
-    def fit(self, pool: Pool, round: int, desc: str = "train") -> Learner:
+    def fit(self, pool: Pool, round_index: int, desc: str = "train") -> Learner:
         """A model trained from scratch on the pool's labels, in the order they were given.
 
         Raises ``NonFiniteLossError`` if training diverges.
         """
-        learner = self.new_learner(round)
-        generator = torch.Generator().manual_seed(derived_seed(self.seed, MODEL, round, 1))
+        learner = self.new_learner(round_index)
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, MODEL, round_index, 1))
         labeled = pool.labeled
         train(
             learner,
@@ -166,14 +168,14 @@ class Session:
         """``k`` random unlabeled samples: the batch before any model can choose."""
         return Batch(RANDOM_DRAW, None, random_draw(pool, k, self.seed))
 
-    def propose(self, learner: Learner, pool: Pool, round: int, k: int, subset: int) -> Batch:
+    def propose(self, learner: Learner, pool: Pool, round_index: int, k: int, subset: int) -> Batch:
         """The strategy's ``k`` picks from a random ``subset`` of the unlabeled pool."""
-        candidates = candidate_subset(pool, subset, self.seed, round)
-        rng = np.random.default_rng(derived_seed(self.seed, QUERY, round))
+        candidates = candidate_subset(pool, subset, self.seed, round_index)
+        rng = np.random.default_rng(derived_seed(self.seed, QUERY, round_index))
         picked = self.strategy.query(learner, self.pool_data, pool.labeled, candidates, k, rng)
         # every rank scored its shard and selected alike; rank 0's picks are the ones kept,
         # so the ranks cannot drift apart
-        return Batch(self.strategy.name, round, broadcast(picked, world()))
+        return Batch(self.strategy.name, round_index, broadcast(picked, world()))
 
     def describe(self, learner: Learner, batch: Batch) -> Batch:
         """The batch with the model's score and guess for each sample, for the annotators."""

@@ -67,7 +67,6 @@ class ActiveLearningRun:
         self.oracle = oracle
         self.test_data = test_data
         self.test_labels = test_labels
-        self.progress = progress
         self.state_path = self.run_dir / "state.json"
         self.pool, self.next_cycle, self.records = self._load_or_start()
 

@@ -199,32 +199,32 @@ def query(
         batch = session.initial_batch(pool, k)
         log(f"{len(pool.labeled)} labels < initial {settings.active.initial}: a random draw")
     else:
-        round = sum(1 for b in project.store.batches() if b["round"] is not None)
-        learner = _learner_for_round(project, session, pool, round, log)
-        batch = session.propose(learner, pool, round, k, settings.active.subset)
+        round_index = sum(1 for b in project.store.batches() if b["round"] is not None)
+        learner = _learner_for_round(project, session, pool, round_index, log)
+        batch = session.propose(learner, pool, round_index, k, settings.active.subset)
         session.describe(learner, batch)
     if not world().is_main:  # under torchrun the ranks scored; rank 0 writes
         return project.folder / "batches"
     return _write_batch(project, batch)
 
 
-def _learner_for_round(project: Project, session: Session, pool, round: int, log: Log):
+def _learner_for_round(project: Project, session: Session, pool, round_index: int, log: Log):
     """The round's model: loaded if these labels already trained it, else trained and saved
     (so a query killed after training, or asked again, does not train again)."""
     with_lpm = session.strategy.needs_loss_prediction
     digest = project.labels_digest(pool, with_lpm)
-    path = project.weights_path(round, with_lpm)
-    saved = project.store.round_record(round)
+    path = project.weights_path(round_index, with_lpm)
+    saved = project.store.round_record(round_index)
     if saved is not None and saved["labels_digest"] == digest and path.is_file():
-        learner = session.new_learner(round)
+        learner = session.new_learner(round_index)
         learner.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        log(f"round {round}: model loaded from {path}")
+        log(f"round {round_index}: model loaded from {path}")
         return learner
     started = time.perf_counter()
     try:
-        learner = session.fit(pool, round, f"round {round} n={len(pool.labeled)}")
+        learner = session.fit(pool, round_index, f"round {round_index} n={len(pool.labeled)}")
     except NonFiniteLossError as err:
-        raise ProjectError(f"training round {round} stopped: {err}; lower train.lr") from err
+        raise ProjectError(f"training round {round_index} stopped: {err}; lower train.lr") from err
     seconds = time.perf_counter() - started
     metrics = None
     evaluation = project.evaluation_data(session.pool_data)
@@ -233,13 +233,15 @@ def _learner_for_round(project: Project, session: Session, pool, round: int, log
     if world().is_main:
         with atomic_path(path) as tmp:
             torch.save(learner.model.state_dict(), tmp)
-        project.store.save_round(round, len(pool.labeled), digest, path.name, metrics, seconds)
+        project.store.save_round(
+            round_index, len(pool.labeled), digest, path.name, metrics, seconds
+        )
     shown = (
         ""
         if metrics is None
         else f", {project.task.metric_name} {metrics[project.task.metric_name]:.4f}"
     )
-    log(f"round {round}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
+    log(f"round {round_index}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
     return learner
 
 

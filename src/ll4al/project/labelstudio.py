@@ -22,10 +22,10 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from ll4al.project.formats import LabelFileError, LabelRecord, check_seconds, read_text, show
+from ll4al.project.settings import TASKS
 
 FROM_NAME = "label"
 TO_NAME = "image"
-TASKS = ("classification", "detection")
 
 
 def _check_task(task: str) -> None:

@@ -169,8 +169,8 @@ class Project:
         )
         return hashlib.sha1(blob.encode()).hexdigest()
 
-    def weights_path(self, round: int, with_lpm: bool) -> Path:
-        return self.folder / "models" / f"round-{round:03d}{'-lpm' if with_lpm else ''}.pt"
+    def weights_path(self, round_index: int, with_lpm: bool) -> Path:
+        return self.folder / "models" / f"round-{round_index:03d}{'-lpm' if with_lpm else ''}.pt"
 
 
 def file_checksum(path: Path) -> str:

@@ -17,6 +17,8 @@ from ll4al.config import ConfigError, ModelSettings, TrainSettings, build_settin
 from ll4al.files import write_text_atomic
 
 SETTINGS_FILE = "project.yaml"
+#: The tasks a labeling project can collect labels for: ``ll4al.tasks.LABEL_KINDS``'s keys,
+#: named here without importing torch (``ll4al status`` must start fast); a test pins the two.
 TASKS = ("classification", "detection")
 
 

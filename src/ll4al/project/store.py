@@ -88,7 +88,7 @@ def _latest(rows: Sequence[sqlite3.Row]) -> dict[tuple[str, str], sqlite3.Row]:
 @dataclass(frozen=True)
 class Sample:
     id: str
-    pool_index: int | None
+    pool_index: int
     split: str
     checksum: str
     width: int
