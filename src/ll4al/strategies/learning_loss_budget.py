@@ -1,11 +1,9 @@
 """Budget-aware Learning Loss: typical samples while the LPM cannot rank yet, then its losses.
 
-Why: with few labels the LPM is a poor ranker (on the test set it ranks 0.65 of pairs right
-at 50 digits labels and 0.64 at 1,000 CIFAR-10 labels, rising to 0.76 and 0.68 with more),
-and "highest loss" then means "outlier or confusable class", which is the wrong thing to buy
-first. In that low-budget regime labels are worth most on typical, diverse samples
-(TypiClust, Hacohen et al., ICML 2022); once the budget grows, uncertainty-like picks win
-(switching schemes: TCM, Doucet et al. 2024; SelectAL, 2023). So this strategy has two modes:
+Why: with few labels the LPM is a poor ranker, and "highest loss" then means "outlier or
+confusable class", which is the wrong thing to buy first. In that low-budget regime labels are
+worth most on typical, diverse samples (TypiClust); once the budget grows, uncertainty-like
+picks win (TCM, SelectAL). So this strategy has two modes:
 
 - ``typical`` (TypiClust on the network's own embedding; ``typiclust``): k-means on the
   embedding of labeled + candidates with ``labeled + K`` clusters (at most ``max_clusters``,
@@ -29,10 +27,10 @@ decides the same way): ``loss-balanced`` when both
    share of candidate pairs that the predicted loss orders like the model's own uncertainty
    (``ranking_accuracy`` against the task's uncertainty score; for classification the
    entropy, which is the model's expected cross-entropy under its own predictions), on at
-   most 2,000 evenly spaced candidates. An LPM that has learned nothing scores 0.5 ± about
-   0.01 there, a collapsed one (constant output) 0; 0.55 means "clearly above chance".
-   Skipped (None) for a task without an uncertainty score (keypoints) or when the
-   uncertainty is constant.
+   most 2,000 evenly spaced candidates. An LPM that has learned nothing scores about 0.5
+   there, a collapsed one (constant output) 0; 0.55 means "clearly above chance". Skipped
+   (None) for a task without an uncertainty score (keypoints) or when the uncertainty is
+   constant.
 
 Otherwise ``typical``. The record of each cycle gets ``query_mode``,
 ``query_labeled_per_class`` and ``query_lpm_agreement`` (``QueryStrategy.last_query_info``).
@@ -45,17 +43,18 @@ exactly those pairs. In-sample accuracy overstates how it ranks unseen candidate
 at small budgets where memorising is easiest, so the rule would switch too early. A
 held-out labeled slice would have to be kept out of training (not ours to change), and the
 evaluation set's ranking accuracy is the test set. Hence two label-free proxies: the budget
-per class, which our runs show the held-out ranking accuracy rising with, and which is the
-axis TypiClust's low/high-budget regimes are drawn on; and the agreement, a necessary (not
-sufficient) check that the LPM ranks anything at all. Both thresholds are constructor
-parameters, to be chosen on a validation split (``data.validation``: each record then holds
-the proxy next to the held-out ``ranking_accuracy``). With the defaults the digits demo
-(50-250 labels, 10 classes) queries ``typical`` at 5-15 labels per class and loss-balanced
-from 20; cifar10-cpu (100-300 per class) is loss-balanced throughout.
+per class, which the held-out ranking accuracy rises with, and which is the axis TypiClust's
+low/high-budget regimes are drawn on; and the agreement, a necessary (not sufficient) check
+that the LPM ranks anything at all. Both thresholds are constructor parameters, to be chosen
+on a validation split (``data.validation``: each record then holds the proxy next to the
+held-out ``ranking_accuracy``).
 
 Reads: the LPM's predicted loss, the embedding and (where the task has them) the class
 probabilities and uncertainty of the candidates in one pass, plus the labeled samples'
 embedding in ``typical`` mode.
+
+References: Hacohen et al., "Active Learning on a Budget" (TypiClust), ICML 2022; Doucet et
+al., TCM, 2024; SelectAL, 2023. Measured: ``benchmarks/results/*-budget/README.md``.
 """
 
 from __future__ import annotations

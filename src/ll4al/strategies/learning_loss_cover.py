@@ -1,19 +1,17 @@
 """Learning Loss with class balance *and* coverage: k-centre picks among each class's
 highest predicted losses.
 
-Why: on cifar10-cpu (from scratch, 5 seeds) the one strategy above random at 4,000 labels in
-every seed was core-set (k-centre greedy on the embedding, labeled samples as the centres),
-which cares only about coverage; learning-loss-balanced removed plain learning-loss's class
-skew but, taking each class's top predicted losses, still bunches into look-alike hard
-samples (the paper's own stated limit: no diversity in the batch). This strategy keeps each
-part where our runs say it helps:
+Why: on cifar10-cpu the strategy that beat random most steadily was core-set (k-centre
+greedy on the embedding, labeled samples as the centres), which cares only about coverage;
+learning-loss-balanced removed plain learning-loss's class skew but, taking each class's top
+predicted losses, still bunches into look-alike hard samples (the paper's own stated limit:
+no diversity in the batch). This strategy keeps each part where our runs say it helps:
 
 1. **class quotas** exactly as ``learning-loss-balanced`` (uniform over the predicted classes,
    capped by what each class has; embedding clusters for tasks without classes);
 2. **the LPM as a filter, not an order**: within each class, a shortlist of the
    ``shortlist_factor x quota`` candidates with the highest predicted loss. The LPM ranks
-   only about two pairs in three correctly here, good enough to drop the easy tail, not to
-   choose among the hard ones;
+   pairs well enough to drop the easy tail, not to choose among the hard ones;
 3. **coverage within the shortlist**: k-centre greedy (``core-set``'s rule) on the embedding,
    with the labeled samples and the picks of the classes done so far as centres, so the batch
    fills the gaps of what is labeled instead of repeating one hard look.
@@ -27,6 +25,10 @@ the first C picks cover each predicted class once.
 
 Reads: one inference pass over candidates and labeled samples (predicted loss, class
 probabilities or embedding clusters, embedding), then a k-centre greedy per class.
+
+References: Yoo & Kweon, CVPR 2019; Sener & Savarese, "Active Learning for Convolutional
+Neural Networks: A Core-Set Approach", ICLR 2018. Measured:
+``benchmarks/results/cifar10-cpu-validation/cover/README.md``.
 """
 
 from __future__ import annotations
