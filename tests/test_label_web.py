@@ -263,7 +263,7 @@ def test_undo_deletes_only_this_annotators_web_label_and_goes_back(project, tmp_
     assert response.status_code == 404
     project_ = Project.open(folder)  # nor a label imported from a file, even ana's own
     with project_.store.transaction() as db:
-        project_.store.add_labels(db, [NewLabel(order[2], "5", "ana", 9.0, "a.csv", 1)])
+        project_.store.add_label(db, NewLabel(order[2], "5", "ana", 9.0, "a.csv", 1))
     imported = project_.store.labels()[-1]["id"]
     project_.close()
     assert post(client, app, "/api/undo", {"label": imported}).status_code == 404

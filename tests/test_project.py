@@ -496,7 +496,7 @@ def test_a_kill_during_query_or_import_leaves_no_half_batch_and_loses_no_label(
     assert len(table(folder, "batch_items")) == 40
 
     answers = answer_batch(folder / "batches" / "batch-002.csv", tmp_path / "a2.csv")
-    killed_during("add_labels", "import", str(folder), str(answers))
+    killed_during("close_finished_batches", "import", str(folder), str(answers))
     assert table(folder, "labels") == labels
     assert main(["import", str(folder), str(answers)]) == 0
     assert len(table(folder, "labels")) == 40
@@ -592,3 +592,28 @@ def test_the_project_task_list_is_the_label_kinds():
     from ll4al.tasks import LABEL_KINDS
 
     assert tuple(LABEL_KINDS) == TASKS
+
+
+def test_accept_labels_checks_every_label_before_writing_any(tmp_path):
+    """Every label writer stores through accept_labels, whose check no writer can skip."""
+    from ll4al.project.accept import LabelRefused, accept_labels
+    from ll4al.project.store import NewLabel, Sample, Store
+    from ll4al.tasks import ClassLabels
+
+    store = Store(tmp_path)
+    samples = [Sample(f"{n}.png", n, "pool", "x", 8, 8) for n in range(2)]
+    kind = ClassLabels(["cat", "dog"])
+    offered = [
+        (s, NewLabel(s.id, v, "ana", 1.0, "test", None))
+        for s, v in zip(samples, ["cat", "cow"], strict=True)
+    ]
+    with store.transaction() as db:
+        store.add_samples(db, samples)
+    with (
+        pytest.raises(LabelRefused, match="unknown class 'cow'") as refused,
+        store.transaction() as db,
+    ):
+        accept_labels(store, db, kind, offered)
+    assert refused.value.position == 1 and store.labels() == []
+    with store.transaction() as db:
+        assert accept_labels(store, db, kind, offered[:1] * 2) == [1, None]

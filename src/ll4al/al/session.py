@@ -3,8 +3,10 @@
 ``fit`` a fresh model on the labels so far, ``evaluate`` it where a labeled evaluation set
 exists, ``propose`` a batch to label, ``accept`` the labels that come back. The benchmark runs
 the four in one loop with a simulated oracle; a labeling project runs ``fit`` and ``propose``
-in ``ll4al query`` and ``accept`` in ``ll4al import``, hours or days later. Only where the
-labels come from differs, so a project fed the true labels picks what the benchmark picks.
+in ``ll4al query``, hours or days after the last batch's labels entered its store
+(``ll4al.project.accept``), and builds its pool from that store instead of calling
+``accept``. Only where the labels come from differs, so a project fed the true labels picks
+what the benchmark picks.
 """
 
 from __future__ import annotations

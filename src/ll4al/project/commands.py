@@ -2,8 +2,10 @@
 
 ``query`` and ``import`` are the session's steps with a person in between: ``query`` fits a
 model on the labels so far and proposes a batch (``Session.fit``, ``evaluate``, ``propose``),
-``import`` accepts the labels that come back. Each command checks everything first and
-writes in one transaction, so a bad file or a kill leaves the project as it was.
+``import`` stores the labels that come back through ``ll4al.project.accept.accept_labels``,
+the one way a label enters a project (the labeling page uses it too); the next ``query``
+rebuilds the pool from the stored labels. Each command checks everything first and writes in
+one transaction, so a bad file or a kill leaves the project as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ll4al.config import ConfigError, apply_overrides, build_settings
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
 from ll4al.distributed import world
 from ll4al.files import atomic_path, write_json_atomic, write_text_atomic
+from ll4al.project.accept import accept_labels, label_problem
 from ll4al.project.csvlabels import read_label_csv, write_batch_csv
 from ll4al.project.formats import LabelFileError, LabelRecord
 from ll4al.project.labelstudio import annotated_export, labeling_config, read_export, tasks_json
@@ -116,7 +119,7 @@ def init_project(
     with store.transaction() as db:  # the labels are checked against the samples just added
         store.add_samples(db, samples)
         new = _check_records(project, known, labels_file, outside_batch=True)
-        store.add_labels(db, new)
+        accept_labels(store, db, project.labels, new)
     settings.save(folder)  # last: a folder without project.yaml is not a project yet
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
     log(f"{folder}: {len(samples)} images, {len(classes)} classes, {len(new)} labels known")
@@ -313,9 +316,9 @@ def _read_label_file(path: Path, task: str, classes: list[str]) -> list[LabelRec
 
 def _check_records(
     project: Project, records: list[LabelRecord], path: Path, outside_batch: bool
-) -> list[NewLabel]:
-    """Every record checked against the project; the first problem is an error naming the
-    file and the place, and nothing is written."""
+) -> list[tuple[Sample, NewLabel]]:
+    """Every record checked against the project, in the file's order; the first problem is
+    an error naming the file and the place, and nothing is written."""
     samples = {s.id: s for s in project.pool_samples()}
     batch_of = project.store.batch_of()
     root = project.images_root
@@ -336,7 +339,7 @@ def _check_records(
                 f"{path}: {record.where}: unknown image {record.key!r} "
                 f"(not registered under {root})"
             )
-        problem = project.labels.problem(record.value, sample.width, sample.height)
+        problem = label_problem(project.labels, sample, record.value)
         if problem:
             raise LabelFileError(f"{path}: {record.where}: {problem}")
         if key not in batch_of and not outside_batch:
@@ -344,16 +347,10 @@ def _check_records(
                 f"{path}: {record.where}: {key!r} is in no batch ll4al proposed; pass "
                 "--outside-batch to import it anyway"
             )
-        new.append(
-            NewLabel(
-                key,
-                record.value,
-                record.annotator,
-                record.seconds,
-                Path(path).name,
-                batch_of.get(key),
-            )
+        label = NewLabel(
+            key, record.value, record.annotator, record.seconds, Path(path).name, batch_of.get(key)
         )
+        new.append((sample, label))
     return new
 
 
@@ -365,8 +362,7 @@ def import_labels(
     new = _check_records(project, records, path, outside_batch)
     store = project.store
     with store.transaction() as db:
-        added = store.add_labels(db, new)
-        store.close_finished_batches(db)
+        added = sum(i is not None for i in accept_labels(store, db, project.labels, new))
     skipped = sum(r.cancelled for r in records)
     log(
         f"{path}: {added} new labels, {len(new) - added} already imported"

@@ -160,14 +160,6 @@ class Store:
 
     # --- labels ------------------------------------------------------------------------
 
-    def add_labels(self, db: sqlite3.Connection, labels: Sequence[NewLabel]) -> int:
-        """Insert labels; one already stored (same sample, annotator and value) is skipped, so
-        importing a file twice changes nothing. Returns how many were new."""
-        created = now()
-        before = db.total_changes
-        db.executemany(_INSERT_LABEL, [_label_row(n, created) for n in labels])
-        return db.total_changes - before
-
     def add_label(self, db: sqlite3.Connection, label: NewLabel) -> int | None:
         """Insert one label; its row id, or None when the same label (sample, annotator,
         value) is already stored."""

@@ -27,7 +27,6 @@ import io
 import ipaddress
 import json
 import logging
-import math
 import secrets
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -36,6 +35,7 @@ from typing import Any
 from flask import Flask, abort, g, jsonify, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ll4al.project.accept import accept_labels, finite_number, label_problem
 from ll4al.project.commands import status
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.store import NewLabel, Store
@@ -156,18 +156,14 @@ def create_app(
         if item is None:
             abort(404, f"image {sample_id!r} is not in batch {batch_id}")
         sample = db.proposed_sample(sample_id)
-        problem = _malformed(value, settings.task) or kind.problem(
-            value, sample.width, sample.height
-        )
+        problem = label_problem(kind, sample, value)
         if problem:
             abort(400, problem)
-        if not _number(seconds) or not 0 < seconds <= MAX_SECONDS:
+        if not finite_number(seconds) or not 0 < seconds <= MAX_SECONDS:
             abort(400, f"'seconds' must be a number of seconds in (0, {MAX_SECONDS:.0f}]")
+        label = NewLabel(sample_id, value, annotator, float(seconds), "web", batch_id)
         with db.transaction() as tx:
-            label_id = db.add_label(
-                tx, NewLabel(sample_id, value, annotator, float(seconds), "web", batch_id)
-            )
-            db.close_finished_batches(tx)
+            (label_id,) = accept_labels(db, tx, kind, [(sample, label)])
         answer = {"label": label_id, "sample": sample_id, **_progress(db, batch_id, annotator)}
         if label_id is None:
             answer["message"] = f"{annotator} already gave {sample_id} this label; kept as it was"
@@ -319,25 +315,6 @@ def _json_body() -> dict[str, Any]:
 def _row_id(x: Any) -> bool:
     """A positive integer SQLite can hold (a larger one would overflow, not miss)."""
     return isinstance(x, int) and not isinstance(x, bool) and 0 < x < 2**63
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _malformed(value: Any, task: str) -> str | None:
-    """Type errors in a detection value that ``BoxLabels.problem`` assumes away."""
-    if task != "detection" or not isinstance(value, dict):
-        return None
-    boxes, names = value.get("boxes", []), value.get("labels", [])
-    if not isinstance(boxes, list) or not isinstance(names, list):
-        return "'boxes' and 'labels' must be lists"
-    for box in boxes:
-        if not isinstance(box, list) or len(box) != 4 or not all(map(_number, box)):
-            return f"a box is 4 numbers [x1, y1, x2, y2], got {json.dumps(box)[:60]}"
-    if not all(isinstance(name, str) for name in names):
-        return "'labels' must be class names"
-    return None
 
 
 def _as_png(path: Path) -> io.BytesIO:
