@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from ll4al.cli import main
 from ll4al.data.imagefolder import list_images
 from ll4al.data.voc import parse_annotation, write_annotation
-from ll4al.project.commands import import_labels
 from ll4al.project.formats import LabelFileError
+from ll4al.project.label_import import import_labels
 from ll4al.project.project import Project, ProjectError
 
 from .helpers import set_args

@@ -12,18 +12,13 @@ from tqdm.auto import tqdm
 
 from ll4al.config import add_overrides_argument
 from ll4al.distributed import device_for, init_distributed, world
-from ll4al.project.commands import (
-    EXPORT_FORMATS,
-    add_images,
-    export,
-    format_status,
-    import_labels,
-    init_project,
-    query,
-    status,
-)
+from ll4al.project.commands import add_images, init_project
+from ll4al.project.export import EXPORT_FORMATS, export
+from ll4al.project.label_import import import_labels
 from ll4al.project.project import Project
+from ll4al.project.query import query
 from ll4al.project.settings import TASKS
+from ll4al.project.status import format_status, status
 from ll4al.runtime import select_device
 
 COMMANDS = ("init", "add", "query", "import", "status", "export", "label")

@@ -36,8 +36,8 @@ from flask import Flask, abort, g, jsonify, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ll4al.project.accept import accept_labels, finite_number, label_problem
-from ll4al.project.commands import status
 from ll4al.project.project import Project, ProjectError
+from ll4al.project.status import status
 from ll4al.project.store import NewLabel, Store
 
 #: The largest request body accepted: an answer is a few hundred bytes, boxes a few KiB.

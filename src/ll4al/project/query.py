@@ -1,0 +1,140 @@
+"""``ll4al query``: fit a model on the labels so far and write the next batch to label."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ll4al.al.session import Batch, Session
+from ll4al.al.training import NonFiniteLossError
+from ll4al.distributed import world
+from ll4al.files import atomic_path, write_json_atomic
+from ll4al.project.csvlabels import write_batch_csv
+from ll4al.project.labelstudio import tasks_json
+from ll4al.project.project import Project, ProjectError
+
+Log = Callable[[str], None]
+
+
+def query(
+    project: Project,
+    k: int,
+    strategy: str | None = None,
+    progress: bool = True,
+    log: Log = print,
+) -> Path:
+    """Propose the next ``k`` images to label; returns the batch's CSV file."""
+    settings = project.settings
+    strategy = strategy or settings.strategy
+    if k < 1:
+        raise ProjectError(f"--k must be at least 1, got {k}")
+    pending = [b for b in project.store.batches() if b["labeled"] < b["size"]]
+    if pending:
+        b = pending[0]
+        raise ProjectError(
+            f"batch {b['id']} still has {b['size'] - b['labeled']} of {b['size']} images "
+            f"without a label; import them first (ll4al import {project.folder} FILE)"
+        )
+    pool_data = project.pool_data(progress)
+    pool = project.training_pool()
+    session = project.session(pool_data, strategy, progress)
+    unlabeled = len(pool.unlabeled)
+    if not unlabeled:
+        raise ProjectError("every image has a label: nothing left to propose")
+    k = min(k, unlabeled)
+    if len(pool.labeled) < settings.active.initial:
+        batch = session.initial_batch(pool, k)
+        log(f"{len(pool.labeled)} labels < initial {settings.active.initial}: a random draw")
+    else:
+        round_index = sum(1 for b in project.store.batches() if b["round"] is not None)
+        learner = _learner_for_round(project, session, pool, round_index, log)
+        batch = session.propose(learner, pool, round_index, k, settings.active.subset)
+        session.describe(learner, batch)
+    if not world().is_main:  # under torchrun the ranks scored; rank 0 writes
+        return project.folder / "batches"
+    return _write_batch(project, batch)
+
+
+def _learner_for_round(project: Project, session: Session, pool, round_index: int, log: Log):
+    """The round's model: loaded if these labels already trained it, else trained and saved
+    (so a query killed after training, or asked again, does not train again)."""
+    with_lpm = session.strategy.needs_loss_prediction
+    digest = project.labels_digest(pool, with_lpm)
+    path = project.weights_path(round_index, with_lpm)
+    saved = project.store.round_record(round_index)
+    if saved is not None and saved["labels_digest"] == digest and path.is_file():
+        learner = session.new_learner(round_index)
+        learner.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        log(f"round {round_index}: model loaded from {path}")
+        return learner
+    started = time.perf_counter()
+    try:
+        learner = session.fit(pool, round_index, f"round {round_index} n={len(pool.labeled)}")
+    except NonFiniteLossError as err:
+        raise ProjectError(f"training round {round_index} stopped: {err}; lower train.lr") from err
+    seconds = time.perf_counter() - started
+    metrics = None
+    evaluation = project.evaluation_data(session.pool_data)
+    if evaluation is not None:
+        metrics = session.evaluate(learner, *evaluation)
+    if world().is_main:
+        with atomic_path(path) as tmp:
+            torch.save(learner.model.state_dict(), tmp)
+        project.store.save_round(
+            round_index, len(pool.labeled), digest, path.name, metrics, seconds
+        )
+    shown = (
+        ""
+        if metrics is None
+        else f", {project.task.metric_name} {metrics[project.task.metric_name]:.4f}"
+    )
+    log(f"round {round_index}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
+    return learner
+
+
+def _write_batch(project: Project, batch: Batch) -> Path:
+    """The batch's files first (atomically), then its rows in one transaction: a kill in
+    between leaves no batch in the database, and the same query writes the same files again."""
+    store, settings = project.store, project.settings
+    samples = project.pool_samples()
+    batch_id = store.next_batch_id()
+    rows = []
+    for rank, index in enumerate(batch.indices.tolist()):
+        sample = samples[index]
+        score = None if batch.scores is None else float(batch.scores[rank])
+        guess = None
+        if batch.guesses is not None:
+            guess = project.labels.from_guess(
+                batch.guesses[rank], sample.width, sample.height, settings.image_size
+            )
+        rows.append(
+            {
+                "rank": rank + 1,
+                "id": sample.id,
+                "path": sample.id,
+                "score": score,
+                "guess": guess,
+                "width": sample.width,
+                "height": sample.height,
+            }
+        )
+    folder = project.folder / "batches"
+    csv_path = folder / f"batch-{batch_id:03d}.csv"
+    write_batch_csv(csv_path, rows)
+    version = "random" if batch.round is None else f"round-{batch.round}-{batch.strategy}"
+    write_json_atomic(
+        folder / f"batch-{batch_id:03d}-labelstudio.json",
+        tasks_json(rows, settings.task, version),
+    )
+    with store.transaction() as db:
+        store.add_batch(
+            db,
+            batch_id,
+            batch.strategy,
+            batch.round,
+            [(r["id"], r["score"], r["guess"]) for r in rows],
+        )
+    return csv_path

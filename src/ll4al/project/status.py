@@ -1,0 +1,81 @@
+"""``ll4al status``: labels per class, batches, time and money spent, the last model."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from ll4al.project.project import Project
+
+
+def status(project: Project) -> dict[str, Any]:
+    """Labels per class, batches and their progress, time and money spent, disagreements,
+    the last round's metric: what ``ll4al status`` prints."""
+    store, settings = project.store, project.settings
+    labels = store.labels()
+    decided = store.decided_labels()
+    per_class: Counter = Counter()
+    for value in decided.values():
+        names = value["labels"] if isinstance(value, dict) else [value]
+        per_class.update(names)
+    recorded = [row["seconds"] for row in labels if row["seconds"] is not None]
+    unrecorded = len(labels) - len(recorded)
+    cost = settings.cost
+    seconds = sum(recorded) + unrecorded * cost.minutes * 60
+    rounds = store.model_rounds()
+    last = rounds[-1] if rounds else None
+    return {
+        "images": len(project.pool_samples()),
+        "labeled": len(decided),
+        "labels": len(labels),
+        "per_class": {name: per_class.get(name, 0) for name in settings.classes},
+        "batches": [dict(b) for b in store.batches()],
+        "hours": seconds / 3600,
+        "hours_measured": sum(recorded) / 3600,
+        "labels_timed": len(recorded),
+        "money": len(labels) * cost.money,
+        "currency": cost.currency,
+        "disagreements": store.disagreements(),
+        "last_round": None
+        if last is None
+        else {
+            "round": last["round"],
+            "labeled": last["labeled"],
+            "metrics": json.loads(last["metrics"]) if last["metrics"] else None,
+        },
+    }
+
+
+def format_status(project: Project, info: dict[str, Any]) -> str:
+    lines = [
+        f"{project.folder}: {info['labeled']} of {info['images']} images labeled "
+        f"({info['labels']} labels given)",
+        "labels per class: " + ", ".join(f"{k} {v}" for k, v in info["per_class"].items()),
+    ]
+    for b in info["batches"]:
+        source = "random draw" if b["round"] is None else f"round {b['round']}, {b['strategy']}"
+        lines.append(
+            f"batch {b['id']:>3} ({source}, {b['created']}): {b['labeled']}/{b['size']} "
+            f"labeled, {b['status']}"
+        )
+    money = f", {info['money']:.2f} {info['currency']}".rstrip() if info["money"] else ""
+    lines.append(
+        f"annotation time: {info['hours']:.2f} h ({info['labels_timed']} labels timed, "
+        f"{info['hours_measured']:.2f} h measured; the rest at the configured rate){money}"
+    )
+    disagreements = info["disagreements"]
+    if disagreements:
+        shown = "; ".join(
+            f"{s}: " + ", ".join(f"{a or '?'}={v}" for a, v in by.items())
+            for s, by in list(disagreements.items())[:5]
+        )
+        lines.append(f"annotators disagree on {len(disagreements)} images: {shown}")
+    last = info["last_round"]
+    if last is not None and last["metrics"]:
+        metric = project.task.metric_name
+        lines.append(
+            f"last model (round {last['round']}, {last['labeled']} labels): {metric} "
+            f"{last['metrics'][metric]:.4f} on the evaluation set"
+        )
+    return "\n".join(lines)
