@@ -59,33 +59,3 @@ def random_crop_flip(
     cropped = cropped.permute(0, 3, 1, 2)
     flip = (torch.rand(b, generator=generator) < 0.5).to(device)
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped).contiguous()
-
-
-class ClassLabels:
-    """A labeling project's classification labels: a class name per image.
-
-    Stored as the name (readable in exports, stable if classes are reordered); trained on as
-    the name's index in ``classes``.
-    """
-
-    task_name = "classification"
-
-    def __init__(self, classes: Sequence[str]) -> None:
-        self.classes = list(classes)
-
-    def task(self) -> ClassificationTask:
-        return ClassificationTask()
-
-    def problem(self, value: Any, width: int, height: int) -> str | None:
-        """Why ``value`` is not a label of this project, or None if it is."""
-        if not isinstance(value, str):
-            return f"expected a class name, got {type(value).__name__} (a file of another task?)"
-        if value not in self.classes:
-            return f"unknown class {value!r}; the project's classes are {', '.join(self.classes)}"
-        return None
-
-    def to_target(self, value: str, width: int, height: int, stored_size: int) -> int:
-        return self.classes.index(value)
-
-    def from_guess(self, guess: int, width: int, height: int, stored_size: int) -> str:
-        return self.classes[int(guess)]
