@@ -70,6 +70,14 @@ SMOKE: dict[str, Smoke] = {
             rf"^throughput ratio \(2 processes / 1\): {NUMBER}$",
         ],
     ),
+    "startup.py": Smoke(
+        args=["--images", "40", "--reps", "1"],
+        expect=[
+            r"^images: 40$",
+            rf"^ll4al status: {NUMBER} s \(median of 1\) <= 1 s (?:ok|MISSED)$",
+            r"^heavy modules imported: \[\]$",
+        ],
+    ),
     "label_balance.py": Smoke(
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo

@@ -159,7 +159,7 @@ def test_a_map50_that_cannot_be_computed_is_an_error_not_minus_one():
     task.detections = lambda output: [guess]
     with pytest.raises(MetricError, match="map50 cannot be computed"):
         task.metrics([None], [no_boxes])
-    assert MetricError in cli.USER_ERRORS
+    assert MetricError in cli.user_errors()
 
 
 def test_a_voc_split_without_any_box_is_refused_at_load_time(tmp_path, capsys):

@@ -592,6 +592,9 @@ def test_the_project_task_list_is_the_label_kinds():
     from ll4al.tasks import LABEL_KINDS
 
     assert tuple(LABEL_KINDS) == TASKS
+    for name, kind in LABEL_KINDS.items():
+        labels = kind(["a", "b"])
+        assert labels.task_name == name and labels.metric_name == labels.task().metric_name
 
 
 def test_accept_labels_checks_every_label_before_writing_any(tmp_path):

@@ -1,5 +1,6 @@
 """The ``ll4al`` command line: ``demo``, ``run CONFIG``, ``report RUN_DIR``, ``configs``,
-``pretrain CONFIG``, ``prefer``."""
+``pretrain CONFIG``, ``prefer``, and the labeling project's (``ll4al.project.cli``): one
+handler per subcommand, importing what it needs, so the light commands never load torch."""
 
 from __future__ import annotations
 
@@ -10,52 +11,50 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch.distributed as dist
 import yaml
 from tqdm.auto import tqdm
 
-from ll4al.al.checks import check_runtime
-from ll4al.al.pool import PoolError
-from ll4al.al.simulation import CycleError
-from ll4al.config import (
-    ConfigError,
-    add_overrides_argument,
-    config_text,
-    load_config,
-    named_configs,
-)
-from ll4al.distributed import finish_distributed, launched_by_torchrun
-from ll4al.experiments.catalog import catalog
-from ll4al.experiments.experiment import run_experiment
-from ll4al.experiments.pretrain import PretrainError, PretrainSettings, pretrain
-from ll4al.experiments.report import ReportError, write_report
-from ll4al.experiments.results import RESULTS_FILE
-from ll4al.experiments.validation import check_name
+from ll4al.config import ConfigError, add_overrides_argument, named_configs
 from ll4al.files import CorruptFileError
 from ll4al.preference.cli import add_prefer_parser, run_prefer
-from ll4al.project.cli import COMMANDS as PROJECT_COMMANDS
-from ll4al.project.cli import add_project_parsers, run_project_command
+from ll4al.project.cli import add_project_parsers
 from ll4al.project.formats import LabelFileError
 from ll4al.project.project import ProjectError
-from ll4al.tasks import MetricError
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
     ConfigError,
-    PoolError,
-    CycleError,
     CorruptFileError,
     FileNotFoundError,
-    ReportError,
     LabelFileError,
     ProjectError,
-    MetricError,
     PermissionError,  # a read-only --out, say: the message names the file
     NotADirectoryError,
     FileExistsError,
     IsADirectoryError,
-    PretrainError,
 )
+#: The same, from modules that load numpy or torch: only a command that imported one can
+#: raise its error, so the light commands (status, import, export, label) never load them.
+LOADED_USER_ERRORS = {
+    "ll4al.al.pool": "PoolError",
+    "ll4al.al.simulation": "CycleError",
+    "ll4al.experiments.report": "ReportError",
+    "ll4al.tasks.base": "MetricError",
+    "ll4al.experiments.pretrain": "PretrainError",
+}
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The bad-input errors this process can raise by now (``USER_ERRORS`` and those of
+    ``LOADED_USER_ERRORS`` whose module it imported)."""
+    loaded = [getattr(sys.modules[m], n) for m, n in LOADED_USER_ERRORS.items() if m in sys.modules]
+    return (*USER_ERRORS, *loaded)
+
+
+def _lost_ranks() -> tuple[type[Exception], ...]:
+    """torch.distributed's error for a rank that died or hung, once a command loaded it."""
+    dist = sys.modules.get("torch.distributed")
+    return (dist.DistBackendError,) if dist is not None else ()
 
 
 def _print_cycle(record: dict[str, Any]) -> None:
@@ -77,6 +76,13 @@ def show_progress(quiet: bool) -> bool:
 
 
 def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
+    from ll4al.config import load_config
+    from ll4al.distributed import launched_by_torchrun
+    from ll4al.experiments.experiment import run_experiment
+    from ll4al.experiments.report import write_report
+    from ll4al.experiments.results import RESULTS_FILE
+    from ll4al.experiments.validation import check_name
+
     config = load_config(config_name, overrides)
     check_name(config.name)  # before it becomes a path
     out_dir = Path(out or Path("runs") / config.name)
@@ -98,6 +104,9 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
 
 def _report(args: argparse.Namespace) -> int:
     """Markdown on stdout (so it can be piped to a file), where it was written on stderr."""
+    from ll4al.experiments.report import write_report
+    from ll4al.experiments.results import RESULTS_FILE
+
     results = Path(args.run_dir) / RESULTS_FILE
     text, report, png = write_report(
         results,
@@ -124,6 +133,9 @@ def _config_name(run_dir: Path) -> str:
 
 
 def _configs(args: argparse.Namespace) -> int:
+    from ll4al.config import config_text
+    from ll4al.experiments.catalog import catalog
+
     if args.action == "show":
         if not args.name:
             raise ConfigError("which config? e.g. `ll4al configs show cifar10-cpu`")
@@ -136,6 +148,10 @@ def _configs(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    from ll4al.al.checks import check_runtime
+    from ll4al.config import load_config
+    from ll4al.experiments.pretrain import PretrainSettings, pretrain
+
     config = load_config(args.config, args.overrides)
     given = {k: v for k in ("epochs", "batch_size", "lr") if (v := getattr(args, k)) is not None}
     settings = PretrainSettings(seed=args.seed, limit=args.limit, **given)
@@ -189,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (demo, run):
         add_overrides_argument(command, "train.epochs=5 or seeds=[0,1]")
         command.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(handler=lambda a: _experiment("demo", a.out, a.overrides, a.quiet))
+    run.set_defaults(handler=lambda a: _experiment(a.config, a.out, a.overrides, a.quiet))
 
     report = sub.add_parser("report", help="a Markdown report and plot of a run's results")
     report.add_argument("run_dir", help="an output directory of `ll4al run` or `ll4al demo`")
@@ -212,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotation cost per label: also show the labels saved as money (e.g. 25)",
     )
     report.add_argument("--currency", help="the unit of --cost-money, e.g. RMB or USD")
+    report.set_defaults(handler=_report)
 
     configs = sub.add_parser(
         "configs",
@@ -219,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     configs.add_argument("action", nargs="?", choices=("list", "show", "names"), default="list")
     configs.add_argument("name", nargs="?", help="the config to show")
+    configs.set_defaults(handler=_configs)
     pre = sub.add_parser(
         "pretrain",
         help="self-supervised pretraining (SimCLR) on a config's pool, for model.weights",
@@ -236,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--limit", type=int, help="only this many random pool images (smoke tests)")
     add_overrides_argument(pre, "model.width=0.5")
     pre.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_prefer_parser(sub)
+    pre.set_defaults(handler=_pretrain)
+    add_prefer_parser(sub).set_defaults(handler=run_prefer)
     add_project_parsers(sub)
     return parser
 
@@ -244,30 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     status = _dispatch(args)
-    if status == 0:
+    if status == 0 and "torch.distributed" in sys.modules:  # no process group without it
+        from ll4al.distributed import finish_distributed
+
         finish_distributed()  # under torchrun: all ranks leave together
     return status
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    """Run one command; bad input is a one-line error, never a traceback."""
+    """Run one command (the handler its parser set); bad input is a one-line error, never a
+    traceback."""
     try:
-        if args.command == "prefer":
-            return run_prefer(args)
-        if args.command in PROJECT_COMMANDS:
-            return run_project_command(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "configs":
-            return _configs(args)
-        if args.command == "pretrain":
-            return _pretrain(args)
-        name = "demo" if args.command == "demo" else args.config
-        return _experiment(name, args.out, args.overrides, args.quiet)
-    except USER_ERRORS as err:
+        return args.handler(args)
+    except user_errors() as err:
         print(f"ll4al: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
         return 2
-    except dist.DistBackendError as err:  # under torchrun: another rank died or hung
+    except _lost_ranks() as err:  # under torchrun: another rank died or hung
         rank = os.environ.get("RANK", "?")
         print(
             f"ll4al: error: rank {rank} lost the other ranks of this torchrun job ({err}); "

@@ -1,27 +1,25 @@
-"""The labeling project's commands: ``init``, ``query``, ``import``, ``status``, ``export``,
-``label``."""
+"""The labeling project's commands: ``init``, ``add``, ``query``, ``import``, ``status``,
+``export``, ``label``; one handler each (``set_defaults``).
+
+Only ``init``, ``add`` and ``query`` load the torch stack, inside their handlers, so that
+``status``, ``import``, ``export`` and ``label`` start in well under a second.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ll4al.config import add_overrides_argument
-from ll4al.distributed import device_for, init_distributed, world
-from ll4al.project.commands import add_images, init_project
-from ll4al.project.export import EXPORT_FORMATS, export
-from ll4al.project.label_import import import_labels
+from ll4al.project.export import EXPORT_FORMATS
 from ll4al.project.project import Project
-from ll4al.project.query import query
 from ll4al.project.settings import TASKS
-from ll4al.project.status import format_status, status
-from ll4al.runtime import select_device
-
-COMMANDS = ("init", "add", "query", "import", "status", "export", "label")
 
 
 def add_project_parsers(sub: argparse._SubParsersAction) -> None:
@@ -96,72 +94,124 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     lab.add_argument(
         "--annotator", help="the name stored with every label (default: your user name)"
     )
-    for parser in (init, add, q, i, s, e, lab):
+    for parser, handler in (
+        (init, _init),
+        (add, _add),
+        (q, _query),
+        (i, _import),
+        (s, _status),
+        (e, _export),
+        (lab, _label),
+    ):
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        parser.set_defaults(handler=handler)
 
 
-def run_project_command(args: argparse.Namespace) -> int:
-    progress = not args.quiet and sys.stderr.isatty()  # a redirected log gets no bars
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()  # a redirected log gets no bars
 
-    if args.command == "init":
-        options = {
-            "evaluation": args.evaluation,
-            "model": {"name": args.model} if args.model else None,
-            "image_size": args.image_size,
-            "strategy": args.strategy,
-            "seed": args.seed,
-            "active": {"initial": args.initial} if args.initial else None,
-            "cost": {
-                k: v
-                for k, v in (
-                    ("minutes", args.cost_minutes),
-                    ("money", args.cost_money),
-                    ("currency", args.currency),
-                )
-                if v is not None
-            },
-        }
-        classes = [c.strip() for c in args.classes.split(",")]
-        labels = Path(args.labels) if args.labels else None
-        project = init_project(
-            Path(args.project),
-            Path(args.images),
-            args.task,
-            classes,
-            options,
-            args.overrides,
-            labels,
-            progress,
-            tqdm.write,
-        )
-        project.close()
-        return 0
-    if args.command == "label":
-        return _label(args)
-    project = Project.open(args.project)
+
+def _init(args: argparse.Namespace) -> int:
+    from ll4al.project.commands import init_project
+
+    options = {
+        "evaluation": args.evaluation,
+        "model": {"name": args.model} if args.model else None,
+        "image_size": args.image_size,
+        "strategy": args.strategy,
+        "seed": args.seed,
+        "active": {"initial": args.initial} if args.initial else None,
+        "cost": {
+            k: v
+            for k, v in (
+                ("minutes", args.cost_minutes),
+                ("money", args.cost_money),
+                ("currency", args.currency),
+            )
+            if v is not None
+        },
+    }
+    classes = [c.strip() for c in args.classes.split(",")]
+    labels = Path(args.labels) if args.labels else None
+    project = init_project(
+        Path(args.project),
+        Path(args.images),
+        args.task,
+        classes,
+        options,
+        args.overrides,
+        labels,
+        _progress(args),
+        tqdm.write,
+    )
+    project.close()
+    return 0
+
+
+@contextmanager
+def _opened(folder: str) -> Iterator[Project]:
+    """The project, locked for this command and closed after it."""
+    project = Project.open(folder)
     try:
-        if args.command == "query":  # the one project command that runs under torchrun
-            init_distributed(device_for(select_device(project.settings.device)))
         with project.lock():
-            if args.command == "query":
-                log = tqdm.write if world().is_main else lambda _line: None
-                path = query(project, args.k, args.strategy, progress, log)
-                if world().is_main:
-                    print(
-                        f"batch to label: {path}\n  and for Label Studio: "
-                        f"{path.with_name(path.stem + '-labelstudio.json')}"
-                    )
-            elif args.command == "add":
-                add_images(project, progress)
-            elif args.command == "import":
-                import_labels(project, Path(args.file), args.outside_batch)
-            elif args.command == "status":
-                info = status(project)
-                print(json.dumps(info, indent=1) if args.json else format_status(project, info))
-            else:
-                export(project, args.format, Path(args.out))
+            yield project
     finally:
         project.close()
+
+
+def _query(args: argparse.Namespace) -> int:
+    """The one project command that runs under torchrun: rank 0 locks, writes and speaks."""
+    from ll4al.distributed import device_for, init_distributed, world
+    from ll4al.project.query import query
+    from ll4al.runtime import select_device
+
+    project = Project.open(args.project)
+    try:
+        init_distributed(device_for(select_device(project.settings.device)))
+        main = world().is_main
+        with project.lock(main):
+            log = tqdm.write if main else lambda _line: None
+            path = query(project, args.k, args.strategy, _progress(args), log)
+            if main:
+                print(
+                    f"batch to label: {path}\n  and for Label Studio: "
+                    f"{path.with_name(path.stem + '-labelstudio.json')}"
+                )
+    finally:
+        project.close()
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from ll4al.project.commands import add_images
+
+    with _opened(args.project) as project:
+        add_images(project, _progress(args))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ll4al.project.label_import import import_labels
+
+    with _opened(args.project) as project:
+        import_labels(project, Path(args.file), args.outside_batch)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ll4al.project.status import format_status, status
+
+    with _opened(args.project) as project:
+        info = status(project)
+        print(json.dumps(info, indent=1) if args.json else format_status(project, info))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ll4al.project.export import export
+
+    with _opened(args.project) as project:
+        export(project, args.format, Path(args.out))
     return 0
 
 

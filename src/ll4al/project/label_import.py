@@ -12,7 +12,6 @@ from ll4al.project.formats import LabelFileError, LabelRecord
 from ll4al.project.labelstudio import read_export
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.store import NewLabel, Sample
-from ll4al.project.voclabels import read_voc
 
 Log = Callable[[str], None]
 
@@ -24,6 +23,8 @@ def read_label_file(path: Path, task: str, classes: list[str]) -> list[LabelReco
         raise ProjectError(f"label file {path} not found")
     suffix = path.suffix.lower()
     if task == "detection" and (path.is_dir() or suffix == ".xml"):
+        from ll4al.project.voclabels import read_voc  # reads through data.voc, with torch
+
         return read_voc(path, classes)
     if suffix == ".csv":
         return read_label_csv(path, task)

@@ -12,24 +12,22 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ll4al.al.pool import Pool
-from ll4al.al.session import LearnerRecipe, Session
 from ll4al.config import ConfigError
-from ll4al.data.arrays import ArrayDataset
-from ll4al.data.imagefolder import channel_stats, class_folders, decode_images
-from ll4al.distributed import device_for, world
 from ll4al.files import file_lock
-from ll4al.models.learner import PoolData
 from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
 from ll4al.project.store import Sample, Store
-from ll4al.runtime import resolve_precision, select_device
-from ll4al.strategies import get_strategy
-from ll4al.tasks import LABEL_KINDS
+from ll4al.tasks.labels import LABEL_KINDS
+
+if TYPE_CHECKING:  # the torch stack loads where a model is needed, not for status or import
+    from ll4al.al.pool import Pool
+    from ll4al.al.session import LearnerRecipe, Session
+    from ll4al.data.arrays import ArrayDataset
+    from ll4al.models.learner import PoolData
+    from ll4al.tasks import TaskAdapter
 
 
 class ProjectError(ValueError):
@@ -44,7 +42,10 @@ class Project:
         self.settings = settings
         self.store = store
         self.labels = LABEL_KINDS[settings.task](settings.classes)
-        self.task = self.labels.task()
+
+    @cached_property
+    def task(self) -> TaskAdapter:
+        return self.labels.task()
 
     @classmethod
     def open(cls, folder: str | Path) -> Project:
@@ -60,10 +61,10 @@ class Project:
         self.store.close()
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, is_main: bool = True) -> Iterator[None]:
         """Exclusive use of the project for one command (released if the process dies).
-        Under torchrun rank 0 holds it for the job."""
-        if not world().is_main:
+        Under torchrun rank 0 holds it for the job: the others pass ``is_main=False``."""
+        if not is_main:
             yield
             return
         with file_lock(self.folder / ".lock", wait=False) as obtained:
@@ -85,6 +86,9 @@ class Project:
     def pool_data(self, progress: bool = True) -> ArrayDataset:
         """The pool's pixels, resized, normalised by the pool's own channel statistics (as
         the ``imagefolder`` data set does, so both paths train on the same inputs)."""
+        from ll4al.data.arrays import ArrayDataset
+        from ll4al.data.imagefolder import channel_stats, decode_images
+
         s = self.settings
         paths = [sample.id for sample in self.pool_samples()]
         images = decode_images(self.images_root, paths, s.image_size, s.channels, progress)
@@ -95,6 +99,8 @@ class Project:
         """The labeled evaluation folder, normalised like the pool, with its targets."""
         if not self.settings.evaluation:
             return None
+        from ll4al.data.imagefolder import class_folders, decode_images
+
         root = Path(self.settings.evaluation)
         paths, names = class_folders(root)
         unknown = sorted(set(names) - set(self.settings.classes))
@@ -107,6 +113,8 @@ class Project:
         """The decided labels as a ``Pool``, in the order the benchmark would have added them:
         labels given outside any batch first (pool order), then batch by batch, in each batch's
         rank order."""
+        from ll4al.al.pool import Pool
+
         samples = {s.id: s for s in self.pool_samples()}
         decided = self.store.decided_labels()
         size = self.settings.image_size
@@ -125,6 +133,12 @@ class Project:
         return pool
 
     def recipe(self, pool_data: ArrayDataset) -> LearnerRecipe:
+        import torch
+
+        from ll4al.al.session import LearnerRecipe
+        from ll4al.distributed import device_for
+        from ll4al.runtime import resolve_precision, select_device
+
         s = self.settings
         device = device_for(select_device(s.device))  # under torchrun: this rank's GPU
         return LearnerRecipe(
@@ -139,6 +153,9 @@ class Project:
         )
 
     def session(self, pool_data: ArrayDataset, strategy: str, progress: bool) -> Session:
+        from ll4al.al.session import Session
+        from ll4al.strategies import get_strategy
+
         s = self.settings
         try:
             chosen = get_strategy(strategy)

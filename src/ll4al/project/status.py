@@ -26,7 +26,7 @@ def status(project: Project) -> dict[str, Any]:
     rounds = store.model_rounds()
     last = rounds[-1] if rounds else None
     return {
-        "images": len(project.pool_samples()),
+        "images": project.store.pool_size(),
         "labeled": len(decided),
         "labels": len(labels),
         "per_class": {name: per_class.get(name, 0) for name in settings.classes},
@@ -73,7 +73,7 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
         lines.append(f"annotators disagree on {len(disagreements)} images: {shown}")
     last = info["last_round"]
     if last is not None and last["metrics"]:
-        metric = project.task.metric_name
+        metric = project.labels.metric_name
         lines.append(
             f"last model (round {last['round']}, {last['labeled']} labels): {metric} "
             f"{last['metrics'][metric]:.4f} on the evaluation set"

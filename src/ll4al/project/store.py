@@ -149,6 +149,10 @@ class Store:
         )
         return [Sample(**dict(row)) for row in rows]
 
+    def pool_size(self) -> int:
+        """How many images the pool holds, without building them (``ll4al status``)."""
+        return self.db.execute("SELECT COUNT(*) FROM samples WHERE split = 'pool'").fetchone()[0]
+
     def proposed_sample(self, sample_id: str) -> Sample | None:
         """The sample with this id if some batch proposed it, else None."""
         row = self.db.execute(

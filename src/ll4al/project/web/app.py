@@ -66,7 +66,7 @@ def create_app(
     loopback names when it listens on loopback, which stops DNS rebinding); None: any."""
     folder = Path(project_folder)
     project = Project.open(folder)
-    settings, kind, metric = project.settings, project.labels, project.task.metric_name
+    settings, kind, metric = project.settings, project.labels, project.labels.metric_name
     project.close()
     annotator = annotator.strip()
     if not annotator or len(annotator) > 100:
