@@ -36,7 +36,7 @@ from ll4al.experiments.results import merge_results, read_results
 from ll4al.files import CorruptFileError, atomic_path
 from ll4al.tasks import DetectionTask, MetricError
 
-from .test_detection import make_voc, write_xml
+from .tasks.test_detection import make_voc, write_xml
 
 TINY = ["active.cycles=2", "seeds=[0]", "train.epochs=2"]
 TIMINGS = ("train_seconds", "query_seconds")

@@ -84,7 +84,7 @@ FACE_IMAGE_SIZE = (64, 64)
 # about the image centre (x -> 63 - x), each point's nearest point is its partner, within
 # 1.1 px for the eyebrows (0-3, 1-2) and eyes (4-9, 5-8, 6-7) and 1.8 px for the mouth corners
 # (11-13); the nose (10) and lip centre (12) land on themselves (2.7 and 1.7 px).
-# tests/test_keypoints.py checks this on the data.
+# tests/tasks/test_keypoints.py checks this on the data.
 FACE_FLIP_PAIRS = ((0, 3), (1, 2), (4, 9), (5, 8), (6, 7), (11, 13))
 
 

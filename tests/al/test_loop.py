@@ -9,8 +9,8 @@ from ll4al.al.simulation import ActiveLearningRun, CycleError
 from ll4al.files import CorruptFileError
 from ll4al.tasks import ClassificationTask
 
-from .conftest import make_images
-from .helpers import tiny_recipe, tiny_spec
+from ..conftest import make_images
+from ..helpers import tiny_recipe, tiny_spec
 
 
 def make_run(run_dir, spec, task=None):

@@ -18,7 +18,7 @@ from ll4al.models.networks import MODELS, build_model
 from ll4al.tasks import DetectionTask
 from ll4al.tasks.detection import SSDOutput
 
-from .helpers import TensorImages, ll4al, set_args
+from ..helpers import TensorImages, ll4al, set_args
 
 CPU = torch.device("cpu")
 

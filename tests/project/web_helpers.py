@@ -64,7 +64,7 @@ def digits_project(
 def boxes_project(tmp: Path) -> tuple[Path, list[str]]:
     """A detection project (classes cell, debris) on six 80x60 images, all in batch 1 with a
     guessed box each."""
-    from .project_helpers import make_box_images
+    from ..project_helpers import make_box_images
 
     images = tmp / "smears"
     truth = make_box_images(images, count=6, size=(80, 60))

@@ -20,7 +20,7 @@ from .web_helpers import digits_project, stored_labels
 # Debian's packages; LL4AL_CHROMIUM and LL4AL_CHROMEDRIVER point elsewhere (another system).
 CHROMIUM = Path(os.environ.get("LL4AL_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("LL4AL_CHROMEDRIVER", "/usr/bin/chromedriver"))
-SCREENSHOT = Path(__file__).parents[1] / "docs" / "label-page.png"
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "label-page.png"
 ANNOTATOR = "dr. ana"
 
 

@@ -19,8 +19,8 @@ from ll4al.project.formats import LabelFileError
 from ll4al.project.label_import import import_labels
 from ll4al.project.project import Project, ProjectError
 
-from .helpers import set_args
-from .project_helpers import (
+from ..helpers import set_args
+from ..project_helpers import (
     TRAINING,
     answer_batch,
     export_digits,

@@ -21,7 +21,7 @@ from ll4al.models.losses import joint_loss
 from ll4al.models.networks import MODELS, StackedHourglass, build_model
 from ll4al.tasks import KeypointTask
 
-from .helpers import TensorImages, ll4al, set_args
+from ..helpers import TensorImages, ll4al, set_args
 
 
 def face_task(**kwargs) -> KeypointTask:

@@ -20,8 +20,8 @@ from ll4al.strategies.learning_loss_budget import (
 )
 from ll4al.tasks.base import entropy
 
-from .helpers import tiny_spec
-from .test_loop import make_run
+from ..al.test_loop import make_run
+from ..helpers import tiny_spec
 from .test_strategies import FakeLearner
 
 

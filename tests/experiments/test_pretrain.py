@@ -21,7 +21,7 @@ from ll4al.models.weights import backbone_state, load_weights
 from ll4al.strategies import get_strategy
 from ll4al.tasks import ClassificationTask
 
-from .helpers import ll4al
+from ..helpers import ll4al
 
 FAST = ["--set", "active.cycles=2", "--set", "seeds=[0]", "--set", "train.epochs=2", "--quiet"]
 

@@ -7,8 +7,8 @@ from ll4al.config import TrainSettings
 from ll4al.tasks import ClassificationTask
 from ll4al.tasks.classification import random_crop_flip
 
-from .conftest import make_images
-from .helpers import tiny_recipe
+from ..conftest import make_images
+from ..helpers import tiny_recipe
 
 
 @pytest.mark.parametrize("with_lpm,precision", [(False, "fp32"), (True, "fp32"), (True, "bf16")])

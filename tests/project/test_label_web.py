@@ -455,9 +455,9 @@ def test_ll4al_label_without_flask_says_how_to_install_it(project, monkeypatch, 
 def test_the_web_files_install_as_package_data():
     import tomllib
 
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["ll4al"]
-    package = Path(__file__).parents[1] / "src" / "ll4al"
+    package = Path(__file__).parents[2] / "src" / "ll4al"
     web_files = [
         p.relative_to(package)
         for p in (package / "project" / "web").rglob("*")

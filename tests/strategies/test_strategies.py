@@ -8,7 +8,7 @@ from ll4al import STRATEGIES, ClassificationTask, Learner, LearningLoss, get_str
 from ll4al.models.networks import SmallCNN
 from ll4al.strategies.coreset import k_center_greedy
 
-from .conftest import make_images
+from ..conftest import make_images
 
 
 @pytest.fixture(scope="module")
