@@ -587,11 +587,9 @@ def test_images_added_to_the_folder_join_the_pool_after_its_last_row(tmp_path, c
     assert "0 new images registered, 6 in the pool" in capsys.readouterr().out
 
 
-def test_the_project_task_list_is_the_label_kinds():
-    from ll4al.project.settings import TASKS
+def test_label_kinds_name_their_task_and_its_metric():
     from ll4al.tasks import LABEL_KINDS
 
-    assert tuple(LABEL_KINDS) == TASKS
     for name, kind in LABEL_KINDS.items():
         labels = kind(["a", "b"])
         assert labels.task_name == name and labels.metric_name == labels.task().metric_name

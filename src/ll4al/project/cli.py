@@ -41,7 +41,10 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     )
     init.add_argument("--model", help="network (default: cifar-resnet18 / ssdlite320)")
     init.add_argument("--image-size", type=int, help="square size images are resized to")
-    init.add_argument("--strategy", help="query strategy (default: learning-loss)")
+    init.add_argument(
+        "--strategy",
+        help="query strategy (default: learning-loss-balanced; detection: learning-loss)",
+    )
     init.add_argument("--seed", type=int)
     init.add_argument("--initial", type=int, help="random labels before a model chooses")
     init.add_argument("--cost-minutes", type=float, help="minutes one label takes")

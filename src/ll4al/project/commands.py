@@ -90,7 +90,9 @@ def init_project(
     paths = list_images(images)
     if not paths:
         raise ProjectError(f"no images (jpg, png, bmp, tiff) found under {images}")
-    values = _merge(TASK_DEFAULTS[task], {k: v for k, v in options.items() if v is not None})
+    values = _merge(
+        TASK_DEFAULTS.get(task, {}), {k: v for k, v in options.items() if v is not None}
+    )
     values.update(task=task, classes=classes, images=str(images), name=folder.name)
     if values.get("evaluation"):
         values["evaluation"] = str(Path(values["evaluation"]).resolve())

@@ -95,7 +95,9 @@ class Project:
         mean, std = channel_stats(images)
         return ArrayDataset(images, None, mean, std)
 
-    def evaluation_data(self, pool_data: ArrayDataset) -> tuple[PoolData, list[Any]] | None:
+    def evaluation_data(
+        self, pool_data: ArrayDataset, progress: bool = True
+    ) -> tuple[PoolData, list[Any]] | None:
         """The labeled evaluation folder, normalised like the pool, with its targets."""
         if not self.settings.evaluation:
             return None
@@ -106,7 +108,8 @@ class Project:
         unknown = sorted(set(names) - set(self.settings.classes))
         if unknown:
             raise ProjectError(f"evaluation folder {root} has unknown classes {unknown}")
-        images = decode_images(root, paths, self.settings.image_size, self.settings.channels)
+        s = self.settings
+        images = decode_images(root, paths, s.image_size, s.channels, progress)
         return pool_data.with_images(images), [self.settings.classes.index(n) for n in names]
 
     def training_pool(self) -> Pool:

@@ -77,7 +77,7 @@ def _learner_for_round(project: Project, session: Session, pool, round_index: in
         raise ProjectError(f"training round {round_index} stopped: {err}; lower train.lr") from err
     seconds = time.perf_counter() - started
     metrics = None
-    evaluation = project.evaluation_data(session.pool_data)
+    evaluation = project.evaluation_data(session.pool_data, session.progress)
     if evaluation is not None:
         metrics = session.evaluate(learner, *evaluation)
     if world().is_main:

@@ -15,11 +15,11 @@ import yaml
 
 from ll4al.config import ConfigError, ModelSettings, TrainSettings, build_settings
 from ll4al.files import write_text_atomic
+from ll4al.tasks.labels import LABEL_KINDS
 
 SETTINGS_FILE = "project.yaml"
-#: The tasks a labeling project can collect labels for: ``ll4al.tasks.LABEL_KINDS``'s keys,
-#: named here without importing torch (``ll4al status`` must start fast); a test pins the two.
-TASKS = ("classification", "detection")
+#: The tasks a labeling project can collect labels for: one per label kind.
+TASKS = tuple(LABEL_KINDS)
 
 
 @dataclass
