@@ -618,3 +618,12 @@ def test_accept_labels_checks_every_label_before_writing_any(tmp_path):
     assert refused.value.position == 1 and store.labels() == []
     with store.transaction() as db:
         assert accept_labels(store, db, kind, offered[:1] * 2) == [1, None]
+
+
+def test_query_strategy_is_checked_like_init_strategy(digits, tmp_path, capsys):
+    """query --strategy goes through the same fitness check as a config or init's strategy."""
+    project = tmp_path / "p"
+    init(project, digits)
+    capsys.readouterr()
+    assert main(["query", str(project), "--k", "5", "--strategy", "nope", "--quiet"]) == 2
+    assert "unknown strategies ['nope']" in capsys.readouterr().err

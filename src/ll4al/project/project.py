@@ -16,7 +16,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ll4al.config import ConfigError
 from ll4al.files import file_lock
 from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
 from ll4al.project.store import Sample, Store
@@ -156,19 +155,13 @@ class Project:
         )
 
     def session(self, pool_data: ArrayDataset, strategy: str, progress: bool) -> Session:
+        from ll4al.al.checks import check_strategies
         from ll4al.al.session import Session
         from ll4al.strategies import get_strategy
 
         s = self.settings
-        try:
-            chosen = get_strategy(strategy)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        unmet = chosen.unmet_needs(self.task)
-        if unmet:
-            raise ConfigError(
-                f"strategy {strategy!r} needs {' and '.join(unmet)}, which {s.task} does not have"
-            )
+        check_strategies([strategy], self.task, f"a {s.task} project")  # query --strategy too
+        chosen = get_strategy(strategy)
         return Session(self.recipe(pool_data), pool_data, chosen, s.seed, s.train, progress)
 
     # --- model rounds ---------------------------------------------------------------------------
