@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from ll4al import cli
 from ll4al.data.arrays import ArrayDataset
+
+from .hardening import demo_args
 
 # The shared data sit beside the repository (../shared/data), wherever pytest is started from;
 # LL4AL_DATA overrides. Set for the whole session, so configs and subprocesses find it too.
@@ -42,3 +46,24 @@ def make_images(n: int = 64, classes: int = 4, seed: int = 0) -> ArrayDataset:
 @pytest.fixture
 def tiny_images() -> ArrayDataset:
     return make_images()
+
+
+@pytest.fixture(scope="module")
+def finished_demo(tmp_path_factory) -> Path:
+    """A finished tiny demo (random and learning-loss-balanced, seed 0, 2 cycles: 4 rows), run once
+    in-process single-threaded (as the killed subprocesses below run)."""
+    out = tmp_path_factory.mktemp("demo") / "finished"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(demo_args(out)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture
+def demo_copy(finished_demo, tmp_path) -> Path:
+    out = tmp_path / "demo"
+    shutil.copytree(finished_demo, out)
+    return out
