@@ -29,16 +29,19 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flask import Flask, abort, g, jsonify, render_template, request, send_file
+from flask import Flask, abort, current_app, g, jsonify, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ll4al.project.accept import accept_labels, finite_number, label_problem
 from ll4al.project.project import Project, ProjectError
+from ll4al.project.settings import ProjectSettings
 from ll4al.project.status import status
 from ll4al.project.store import NewLabel, Store
+from ll4al.tasks.labels import BoxLabels, ClassLabels
 
 #: The largest request body accepted: an answer is a few hundred bytes, boxes a few KiB.
 MAX_BODY = 64 * 1024
@@ -66,12 +69,11 @@ def create_app(
     loopback names when it listens on loopback, which stops DNS rebinding); None: any."""
     folder = Path(project_folder)
     project = Project.open(folder)
-    settings, kind, metric = project.settings, project.labels, project.labels.metric_name
+    settings, kind = project.settings, project.labels
     project.close()
     annotator = annotator.strip()
     if not annotator or len(annotator) > 100:
         raise ProjectError("--annotator needs a name of 1 to 100 characters")
-    root = Path(settings.images)
     token = secrets.token_urlsafe(32)
 
     app = Flask(__name__)
@@ -83,156 +85,212 @@ def create_app(
         LL4AL_ANNOTATOR=annotator,
     )
     app.json.sort_keys = False
-
-    def store() -> Store:
-        """This request's connection (sqlite3 connections stay in their thread)."""
-        if "store" not in g:
-            g.store = Store(folder)
-        return g.store
-
-    @app.teardown_appcontext
-    def close_store(_error: BaseException | None) -> None:
-        opened = g.pop("store", None)
-        if opened is not None:
-            opened.close()
-
-    @app.before_request
-    def check_csrf_token() -> None:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent.encode(), token.encode()):
-            abort(403, "missing or wrong CSRF token: reload the page")
-
-    @app.after_request
-    def security_headers(response):
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-    @app.errorhandler(HTTPException)
-    def as_json(err: HTTPException):
-        message = err.description
-        if err.code == 413:
-            message = f"request body over {MAX_BODY // 1024} KiB"
-        return jsonify(error=message), err.code
-
-    # --- the labeling page -------------------------------------------------------------------
-
-    @app.get("/")
-    def label_page():
-        return render_template(
-            "label.html",
-            name=settings.name,
-            annotator=annotator,
-            task=settings.task,
-            token=token,
-        )
-
-    @app.get("/favicon.ico")
-    def favicon():
-        return "", 204
-
-    @app.get("/api/state")
-    def state():
-        mode = "mine" if request.args.get("mode") == "mine" else "batch"
-        return jsonify(page_state(store(), annotator, settings, folder, mode))
-
-    @app.post("/api/label")
-    def add_label():
-        body = _json_body()
-        batch_id, sample_id = body.get("batch"), body.get("sample")
-        value, seconds = body.get("value"), body.get("seconds")
-        if not _row_id(batch_id):
-            abort(400, "'batch' must be a batch id")
-        if not isinstance(sample_id, str):
-            abort(400, "'sample' must be an image id")
-        db = store()
-        item = next((i for i in db.batch_items(batch_id) if i["sample"] == sample_id), None)
-        if item is None:
-            abort(404, f"image {sample_id!r} is not in batch {batch_id}")
-        sample = db.proposed_sample(sample_id)
-        problem = label_problem(kind, sample, value)
-        if problem:
-            abort(400, problem)
-        if not finite_number(seconds) or not 0 < seconds <= MAX_SECONDS:
-            abort(400, f"'seconds' must be a number of seconds in (0, {MAX_SECONDS:.0f}]")
-        label = NewLabel(sample_id, value, annotator, float(seconds), "web", batch_id)
-        with db.transaction() as tx:
-            (label_id,) = accept_labels(db, tx, kind, [(sample, label)])
-        answer = {"label": label_id, "sample": sample_id, **_progress(db, batch_id, annotator)}
-        if label_id is None:
-            answer["message"] = f"{annotator} already gave {sample_id} this label; kept as it was"
-        return jsonify(answer), 201 if label_id is not None else 200
-
-    @app.post("/api/undo")
-    def undo():
-        label_id = _json_body().get("label")
-        if not _row_id(label_id):
-            abort(400, "'label' must be a label id")
-        db = store()
-        with db.transaction() as tx:
-            row = db.delete_web_label(tx, label_id, annotator)
-        if row is None:
-            abort(404, f"no label {label_id} given by {annotator} on this page to undo")
-        result = {"label": label_id, "sample": row["sample"], "value": json.loads(row["value"])}
-        if row["batch"] is not None:
-            result.update(_progress(db, row["batch"], annotator))
-        return jsonify(result)
-
-    @app.get("/image/<path:sample_id>")
-    def image(sample_id: str):
-        sample = store().proposed_sample(sample_id)
-        if sample is None:
-            abort(404, "no such image in this project's batches")
-        stored = PurePosixPath(sample.id)  # the database's id, not the request's text
-        if stored.is_absolute() or ".." in stored.parts:
-            abort(404, "no such image in this project's batches")
-        path = root.joinpath(*stored.parts)
-        if not path.is_file():
-            abort(404, f"image file {sample.id} is missing under the image folder")
-        if path.suffix.lower() in BROWSER_UNREADABLE:
-            return send_file(_as_png(path), mimetype="image/png")
-        return send_file(path, conditional=True, max_age=3600)
-
-    # --- status ----------------------------------------------------------------------------
-
-    def project_status() -> dict[str, Any]:
-        project = Project(folder, settings, store())
-        info = status(project)
-        info["annotators"] = _annotators(store())
-        info["rounds"] = _rounds(store(), metric)
-        return info
-
-    @app.get("/api/status")
-    def status_json():
-        return jsonify(project_status())
-
-    @app.get("/status")
-    def status_page():
-        info = project_status()
-        return render_template(
-            "status.html",
-            name=settings.name,
-            annotator=annotator,
-            info=info,
-            settings=settings,
-            metric=metric,
-            curve=any(r["metric"] is not None for r in info["rounds"]),
-        )
-
-    @app.get("/status/curve.png")
-    def curve():
-        png = learning_curve_png(_rounds(store(), metric), metric)
-        response = send_file(io.BytesIO(png), mimetype="image/png")
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
+    app.extensions["ll4al"] = Page(folder, settings, kind, annotator, token)
+    app.teardown_appcontext(close_store)
+    app.before_request(check_csrf_token)
+    app.after_request(security_headers)
+    app.register_error_handler(HTTPException, as_json)
+    for rule, view, method in ROUTES:
+        app.add_url_rule(rule, view_func=view, methods=[method])
     return app
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every request of one labeling page works from (``create_app`` makes it)."""
+
+    folder: Path
+    settings: ProjectSettings
+    kind: ClassLabels | BoxLabels
+    annotator: str
+    token: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings.images)
+
+    @property
+    def metric(self) -> str:
+        return self.kind.metric_name
+
+
+def _page() -> Page:
+    return current_app.extensions["ll4al"]
+
+
+def _store() -> Store:
+    """This request's connection (sqlite3 connections stay in their thread)."""
+    if "store" not in g:
+        g.store = Store(_page().folder)
+    return g.store
+
+
+def close_store(_error: BaseException | None) -> None:
+    opened = g.pop("store", None)
+    if opened is not None:
+        opened.close()
+
+
+def check_csrf_token() -> None:
+    page = _page()
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), page.token.encode()):
+        abort(403, "missing or wrong CSRF token: reload the page")
+
+
+def security_headers(response):
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def as_json(err: HTTPException):
+    message = err.description
+    if err.code == 413:
+        message = f"request body over {MAX_BODY // 1024} KiB"
+    return jsonify(error=message), err.code
+
+
+# --- the labeling page -------------------------------------------------------------------
+
+
+def label_page():
+    page = _page()
+    return render_template(
+        "label.html",
+        name=page.settings.name,
+        annotator=page.annotator,
+        task=page.settings.task,
+        token=page.token,
+    )
+
+
+def favicon():
+    return "", 204
+
+
+def state():
+    page = _page()
+    mode = "mine" if request.args.get("mode") == "mine" else "batch"
+    return jsonify(page_state(_store(), page.annotator, page.settings, page.folder, mode))
+
+
+def add_label():
+    page = _page()
+    body = _json_body()
+    batch_id, sample_id = body.get("batch"), body.get("sample")
+    value, seconds = body.get("value"), body.get("seconds")
+    if not _row_id(batch_id):
+        abort(400, "'batch' must be a batch id")
+    if not isinstance(sample_id, str):
+        abort(400, "'sample' must be an image id")
+    db = _store()
+    item = next((i for i in db.batch_items(batch_id) if i["sample"] == sample_id), None)
+    if item is None:
+        abort(404, f"image {sample_id!r} is not in batch {batch_id}")
+    sample = db.proposed_sample(sample_id)
+    problem = label_problem(page.kind, sample, value)
+    if problem:
+        abort(400, problem)
+    if not finite_number(seconds) or not 0 < seconds <= MAX_SECONDS:
+        abort(400, f"'seconds' must be a number of seconds in (0, {MAX_SECONDS:.0f}]")
+    label = NewLabel(sample_id, value, page.annotator, float(seconds), "web", batch_id)
+    with db.transaction() as tx:
+        (label_id,) = accept_labels(db, tx, page.kind, [(sample, label)])
+    answer = {"label": label_id, "sample": sample_id, **_progress(db, batch_id, page.annotator)}
+    if label_id is None:
+        answer["message"] = f"{page.annotator} already gave {sample_id} this label; kept as it was"
+    return jsonify(answer), 201 if label_id is not None else 200
+
+
+def undo():
+    page = _page()
+    label_id = _json_body().get("label")
+    if not _row_id(label_id):
+        abort(400, "'label' must be a label id")
+    db = _store()
+    with db.transaction() as tx:
+        row = db.delete_web_label(tx, label_id, page.annotator)
+    if row is None:
+        abort(404, f"no label {label_id} given by {page.annotator} on this page to undo")
+    result = {"label": label_id, "sample": row["sample"], "value": json.loads(row["value"])}
+    if row["batch"] is not None:
+        result.update(_progress(db, row["batch"], page.annotator))
+    return jsonify(result)
+
+
+def image(sample_id: str):
+    page = _page()
+    sample = _store().proposed_sample(sample_id)
+    if sample is None:
+        abort(404, "no such image in this project's batches")
+    stored = PurePosixPath(sample.id)  # the database's id, not the request's text
+    if stored.is_absolute() or ".." in stored.parts:
+        abort(404, "no such image in this project's batches")
+    path = page.root.joinpath(*stored.parts)
+    if not path.is_file():
+        abort(404, f"image file {sample.id} is missing under the image folder")
+    if path.suffix.lower() in BROWSER_UNREADABLE:
+        return send_file(_as_png(path), mimetype="image/png")
+    return send_file(path, conditional=True, max_age=3600)
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def project_status() -> dict[str, Any]:
+    page = _page()
+    project = Project(page.folder, page.settings, _store())
+    info = status(project)
+    info["annotators"] = _annotators(_store())
+    info["rounds"] = _rounds(_store(), page.metric)
+    return info
+
+
+def status_json():
+    return jsonify(project_status())
+
+
+def status_page():
+    page = _page()
+    info = project_status()
+    return render_template(
+        "status.html",
+        name=page.settings.name,
+        annotator=page.annotator,
+        info=info,
+        settings=page.settings,
+        metric=page.metric,
+        curve=any(r["metric"] is not None for r in info["rounds"]),
+    )
+
+
+def curve():
+    page = _page()
+    png = learning_curve_png(_rounds(_store(), page.metric), page.metric)
+    response = send_file(io.BytesIO(png), mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+#: Every route of the page: rule, view function (the endpoint keeps its name), method.
+ROUTES = (
+    ("/", label_page, "GET"),
+    ("/favicon.ico", favicon, "GET"),
+    ("/api/state", state, "GET"),
+    ("/api/label", add_label, "POST"),
+    ("/api/undo", undo, "POST"),
+    ("/image/<path:sample_id>", image, "GET"),
+    ("/api/status", status_json, "GET"),
+    ("/status", status_page, "GET"),
+    ("/status/curve.png", curve, "GET"),
+)
 
 
 # --- the page's state --------------------------------------------------------------------
