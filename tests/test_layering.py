@@ -7,7 +7,17 @@ from pathlib import Path
 
 import ll4al
 
-PACKAGES = ("tasks", "data", "models", "strategies", "al", "experiments", "project", "preference")
+PACKAGES = (
+    "tasks",
+    "data",
+    "models",
+    "strategies",
+    "al",
+    "encoders",
+    "experiments",
+    "project",
+    "preference",
+)
 
 
 def package_imports() -> dict[str, set[str]]:

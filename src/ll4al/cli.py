@@ -151,10 +151,15 @@ def _pretrain(args: argparse.Namespace) -> int:
     from ll4al.al.checks import check_runtime
     from ll4al.config import load_config
     from ll4al.experiments.pretrain import PretrainSettings, pretrain
+    from ll4al.project.settings import SETTINGS_FILE
 
-    config = load_config(args.config, args.overrides)
     given = {k: v for k in ("epochs", "batch_size", "lr") if (v := getattr(args, k)) is not None}
     settings = PretrainSettings(seed=args.seed, limit=args.limit, **given)
+    if (Path(args.config) / SETTINGS_FILE).is_file():
+        return _pretrain_project(args, settings)
+    if args.out is None:
+        raise ConfigError("--out FILE is needed for a config (a project keeps its own encoder)")
+    config = load_config(args.config, args.overrides)
     check_runtime(config.device, config.precision)
     out = Path(args.out)  # refused now rather than after hours of training
     folder = next((p for p in out.parents if p.exists()), Path("."))
@@ -175,6 +180,35 @@ def _pretrain(args: argparse.Namespace) -> int:
         f"pretrained in {took} ({result.images_per_second:.0f} images/s, {result.images} images "
         f"x {result.epochs} epoch(s)); final NT-Xent loss {result.loss:.4f}\n"
         f"weights: {args.out} (use it with --set model.weights={args.out})"
+    )
+    return 0
+
+
+def _pretrain_project(args: argparse.Namespace, settings: Any) -> int:
+    """``ll4al pretrain PROJECT``: the project's own encoder (``PretrainSettings``)."""
+    from ll4al.al.checks import check_runtime
+    from ll4al.project.encoder import pretrain_project
+    from ll4al.project.project import Project
+
+    if args.out is not None or args.overrides:
+        raise ConfigError(
+            "a project's encoder goes to PROJECT/encoder/encoder.pt and its network is the "
+            "project's model: --out and --set are for configs"
+        )
+    project = Project.open(args.config)
+    try:
+        check_runtime(project.settings.device, project.settings.precision)
+        print(
+            f"{project.folder}: SimCLR pretraining of {project.settings.model.name} on its "
+            f"images (labels unused), epochs {settings.epochs}, batch {settings.batch_size}; "
+            "interrupt it and run it again to resume"
+        )
+        result = pretrain_project(project, settings, show_progress(args.quiet), log=tqdm.write)
+    finally:
+        project.close()
+    print(
+        f"pretrained in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} images/s); "
+        f"encoder: {project.encoder_path()} (the next query uses it)"
     )
     return 0
 
@@ -241,14 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     configs.set_defaults(handler=_configs)
     pre = sub.add_parser(
         "pretrain",
-        help="self-supervised pretraining (SimCLR) on a config's pool, for model.weights",
-        description="Pretrain the config's network (model.name, model.width) on its pool's "
-        "images without labels (SimCLR: two augmented views per image, NT-Xent loss; never the "
-        "test set) and write its weights, without classifier head, to --out for "
-        "`--set model.weights=FILE`. The config's model.weights is not read.",
+        help="self-supervised pretraining (SimCLR) on a project's or a config's pool",
+        description="Pretrain the network (model.name, model.width) on the pool's images "
+        "without labels (SimCLR: two augmented views per image, NT-Xent loss; never the test "
+        "set). For a labeling project: its encoder, PROJECT/encoder/encoder.pt, which later "
+        "queries start from (model.mode auto: a head on its cached embeddings). For a config: "
+        "its weights, without classifier head, to --out for `--set model.weights=FILE`. "
+        "Saved after every epoch: interrupt it and run it again to resume.",
     )
-    pre.add_argument("config", help=f"a YAML file or one of: {', '.join(named_configs())}")
-    pre.add_argument("--out", required=True, help="the checkpoint to write (a state_dict)")
+    pre.add_argument(
+        "config",
+        help=f"a labeling project's folder, a YAML file or one of: {', '.join(named_configs())}",
+    )
+    pre.add_argument("--out", help="the checkpoint to write, for a config (a state_dict)")
     pre.add_argument("--epochs", type=int, help="passes over the pool (default: 30)")
     pre.add_argument("--batch-size", type=int, help="images per step, two views each (256)")
     pre.add_argument("--lr", type=float, help="SGD learning rate at batch 256 (default: 0.06)")

@@ -87,6 +87,12 @@ class TrainSettings:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
 
 
+#: How a round trains (``model.mode``): the whole network, a head on frozen embeddings, or
+#: ``auto``: frozen where there is an encoder (``model.weights``, a project's own), else
+#: fine-tuned.
+TRAINING_MODES = ("finetune", "frozen", "auto")
+
+
 @dataclass
 class ModelSettings:
     """The target network; ``lpm_layers``/``embedding_layer`` default to the model's own.
@@ -94,6 +100,9 @@ class ModelSettings:
     ``weights``: a checkpoint (a ``state_dict``, e.g. from ``ll4al pretrain``) every round's
     fresh network starts from instead of random weights, for every strategy alike; its shapes
     must match the network's, but for the classifier head (``ll4al.models.weights``).
+    ``mode``: ``finetune`` trains the whole network each round; ``frozen`` keeps the network
+    (with ``weights``: the encoder) fixed, embeds the pool once (cached) and trains only a
+    small head of width ``head_width`` on the embeddings (``ll4al.encoders``).
     """
 
     name: str = "small-cnn"
@@ -102,17 +111,27 @@ class ModelSettings:
     lpm_layers: list[str] | None = None
     embedding_layer: str | None = None
     weights: str | None = None
+    mode: str = "finetune"
+    head_width: float = 1.0
+
+
+#: How the first labels are chosen (``active.first``): at random, or the most typical samples
+#: of the encoder's embeddings (``ll4al.al.first_batch``).
+FIRST_BATCH_RULES = ("random", "typical")
 
 
 @dataclass
 class ActiveSettings:
-    """The cycle: ``initial`` random labels, then ``cycles - 1`` queries of ``query_size``
-    samples each, chosen from a random ``subset`` of the unlabeled pool."""
+    """The cycle: ``initial`` labels, then ``cycles - 1`` queries of ``query_size`` samples
+    each, chosen from a random ``subset`` of the unlabeled pool. ``first``: how the initial
+    labels are chosen, ``random`` or ``typical`` (TypiClust on the encoder's embeddings:
+    needs ``model.weights``; ``ll4al.al.first_batch``)."""
 
     initial: int = 1000
     query_size: int = 1000
     subset: int = 10000
     cycles: int = 10
+    first: str = "random"
 
 
 @dataclass
@@ -145,7 +164,8 @@ class ExperimentConfig:
 
 
 #: Settings added after runs were first saved, with their defaults (the image folder's data
-#: settings, DDP's synchronised batch norm, a pretrained start, the LPM's pairs and loss).
+#: settings, DDP's synchronised batch norm, a pretrained start, the LPM's pairs and loss, the
+#: frozen-encoder mode and the first batch's rule).
 _ADDED_LATER = {
     ("data", "image_size"): None,
     ("data", "channels"): None,
@@ -153,6 +173,9 @@ _ADDED_LATER = {
     ("train", "rank_pairs"): "half",
     ("train", "rank_loss"): "margin",
     ("model", "weights"): None,
+    ("model", "mode"): "finetune",
+    ("model", "head_width"): 1.0,
+    ("active", "first"): "random",
 }
 
 

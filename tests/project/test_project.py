@@ -94,9 +94,13 @@ def test_the_human_path_picks_what_the_benchmark_picks(digits, tmp_path):
         ("learning-loss", 1, "done"),
     ]
     assert sorted(p.name for p in (project / "models").iterdir()) == [
+        "round-000-lpm.json",
         "round-000-lpm.pt",
+        "round-001-lpm.json",
         "round-001-lpm.pt",
     ]
+    trained = json.loads((project / "models" / "round-001-lpm.json").read_text())
+    assert trained["mode"] == "finetune" and trained["encoder"] is None  # no encoder here
 
 
 @pytest.fixture

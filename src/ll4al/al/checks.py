@@ -11,10 +11,17 @@ from pathlib import Path
 import torch
 
 from ll4al.al.training import check_augmentation
-from ll4al.config import ActiveSettings, ConfigError, ModelSettings, TrainSettings
+from ll4al.config import (
+    FIRST_BATCH_RULES,
+    TRAINING_MODES,
+    ActiveSettings,
+    ConfigError,
+    ModelSettings,
+    TrainSettings,
+)
 from ll4al.models.networks import MODELS
 from ll4al.strategies import STRATEGIES, get_strategy, parse_strategy
-from ll4al.tasks import TaskAdapter
+from ll4al.tasks import ClassificationTask, TaskAdapter
 
 
 def check_strategies(strategies: list[str], task: TaskAdapter, task_name: str) -> None:
@@ -57,6 +64,17 @@ def check_training(model: ModelSettings, train: TrainSettings, task: TaskAdapter
             f"model.weights: no file {model.weights!r} (make one with "
             f"`ll4al pretrain CONFIG --out {model.weights}`, or fix the path)"
         )
+    if model.mode not in TRAINING_MODES:
+        raise ConfigError(
+            f"model.mode must be one of {', '.join(TRAINING_MODES)}, got {model.mode!r}"
+        )
+    if model.mode == "frozen" and not isinstance(task, ClassificationTask):
+        raise ConfigError(
+            f"model.mode frozen trains a classification head; the {type(task).__name__} "
+            "needs model.mode finetune"
+        )
+    if not model.head_width > 0:
+        raise ConfigError(f"model.head_width must be > 0, got {model.head_width!r}")
 
 
 def check_runtime(device: str, precision: str) -> None:
@@ -82,6 +100,10 @@ def check_active(active: ActiveSettings) -> None:
         value = getattr(active, key)
         if value < 1:
             raise ConfigError(f"active.{key} must be >= 1, got {value}")
+    if active.first not in FIRST_BATCH_RULES:
+        raise ConfigError(
+            f"active.first must be one of {', '.join(FIRST_BATCH_RULES)}, got {active.first!r}"
+        )
     if active.query_size > active.subset:
         raise ConfigError(
             f"active.query_size ({active.query_size}) is larger than active.subset "

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ll4al.al.first_batch import first_draw
 from ll4al.al.pool import Pool
-from ll4al.al.seeds import MODEL, QUERY, candidate_subset, derived_seed, random_draw
+from ll4al.al.seeds import MODEL, QUERY, candidate_subset, derived_seed
 from ll4al.al.training import evaluate, train
 from ll4al.config import ModelSettings, TrainSettings
 from ll4al.distributed import broadcast, world
@@ -125,6 +126,8 @@ class Session:
         seed: int,
         train: TrainSettings,
         progress: bool = True,
+        *,
+        embeddings: np.ndarray | None = None,
     ) -> None:
         self.recipe = recipe
         self.pool_data = pool_data
@@ -132,6 +135,9 @@ class Session:
         self.seed = seed
         self.train_settings = train
         self.progress = progress
+        #: The encoder's embedding of every pool sample, where there is an encoder: what a
+        #: typical first batch is chosen on.
+        self.embeddings = embeddings
 
     def new_learner(self, round_index: int) -> Learner:
         """The untrained learner of ``round_index``: its initial weights are fixed by the seed."""
@@ -166,9 +172,11 @@ class Session:
         metrics = evaluate(learner, data, np.arange(len(labels)), labels) if current.is_main else {}
         return broadcast(metrics, current)
 
-    def initial_batch(self, pool: Pool, k: int) -> Batch:
-        """``k`` random unlabeled samples: the batch before any model can choose."""
-        return Batch(RANDOM_DRAW, None, random_draw(pool, k, self.seed))
+    def initial_batch(self, pool: Pool, k: int, rule: str = "random") -> Batch:
+        """``k`` unlabeled samples chosen before any model can choose: at random, or by
+        ``rule`` ``typical`` the most typical of the pool's uncovered clusters."""
+        picked = first_draw(rule, pool, k, self.seed, self.embeddings)
+        return Batch(RANDOM_DRAW if rule == "random" else rule, None, picked)
 
     def propose(self, learner: Learner, pool: Pool, round_index: int, k: int, subset: int) -> Batch:
         """The strategy's ``k`` picks from a random ``subset`` of the unlabeled pool."""

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ll4al.al.pool import Oracle, Pool, PoolError
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.al.training import NonFiniteLossError, TrainSettings
@@ -58,10 +60,20 @@ class ActiveLearningRun:
         test_data: PoolData,
         test_labels: list[Any],
         progress: bool = True,
+        *,
+        embeddings: np.ndarray | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.spec = spec
-        self.session = Session(recipe, pool_data, spec.strategy, spec.seed, spec.train, progress)
+        self.session = Session(
+            recipe,
+            pool_data,
+            spec.strategy,
+            spec.seed,
+            spec.train,
+            progress,
+            embeddings=embeddings,
+        )
         self.task = recipe.task
         self.pool_data = pool_data
         self.oracle = oracle
@@ -83,7 +95,7 @@ class ActiveLearningRun:
             raise PoolError(
                 f"initial labeled set ({initial}) is larger than the pool ({pool.size})"
             )
-        batch = self.session.initial_batch(pool, initial)
+        batch = self.session.initial_batch(pool, initial, self.spec.active.first)
         self.session.accept(pool, batch, self.oracle(batch.indices))
         return pool, 0, []
 

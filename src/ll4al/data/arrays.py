@@ -6,6 +6,7 @@ networks we train; decoding once into a uint8 array and indexing it by batch rem
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,14 @@ class ArrayDataset:
         other = ArrayDataset(images, targets, (0.0,), (1.0,), groups=groups)
         other._mean, other._std = self._mean, self._std
         return other
+
+    def content_digest(self) -> str:
+        """sha256 of the pixels, their shape and normalisation: what a network sees of these
+        images, for caches keyed by content (``ll4al.encoders.cache``)."""
+        digest = hashlib.sha256(f"{tuple(self.images.shape)}:{self.images.dtype}".encode())
+        for tensor in (self._mean, self._std, self.images):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def inputs(self, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Normalised float inputs of the samples at ``indices``."""

@@ -22,8 +22,10 @@ from ll4al.al.pool import SimulatedOracle
 from ll4al.al.session import LearnerRecipe
 from ll4al.al.simulation import ActiveLearningRun, RunSpec
 from ll4al.config import ConfigError, ExperimentConfig, config_from_dict
+from ll4al.data.imagefolder import cache_dir
 from ll4al.data.registry import data_set, load_task_data
 from ll4al.distributed import barrier, device_for, init_distributed
+from ll4al.encoders.frozen import Images, round_inputs
 from ll4al.experiments.claims import job_claim
 from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, merge_results, read_results
 from ll4al.experiments.validation import validate_config
@@ -145,8 +147,17 @@ def run_experiment(
         precision=resolve_precision(config.precision, device),
         eval_batch_size=config.eval_batch_size,
     )
+    inputs = round_inputs(
+        recipe,
+        config.train,
+        Images(data.train, data.train.content_digest()),
+        Images(data.test, data.test.content_digest()),
+        need_embeddings=config.active.first == "typical",
+        cache=cache_dir() / "embeddings",
+        progress=progress,
+    )
     try:
-        recipe.smoke_test(data.train, data.train.targets[:2].tolist())
+        inputs.recipe.smoke_test(inputs.pool, data.train.targets[:2].tolist())
     except (ValueError, RuntimeError) as err:
         raise ConfigError(f"model {config.model.name!r}: {err}") from err
 
@@ -157,13 +168,14 @@ def run_experiment(
     runs = [  # built up front: a state from another configuration fails before any work
         ActiveLearningRun(
             run_dir_for(out_dir, name, seed),
-            RunSpec(get_strategy(name), seed, config.train, config.active, fingerprint),
-            recipe,
-            data.train,
+            RunSpec(get_strategy(name), seed, inputs.train, config.active, fingerprint),
+            inputs.recipe,
+            inputs.pool,
             oracle,
-            data.test,
+            inputs.evaluation,
             test_labels,
             progress,
+            embeddings=inputs.embeddings,
         )
         for seed in config.seeds
         for name in config.strategies

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ll4al.config import ConfigError, ExperimentConfig
+from ll4al.config import ConfigError, ExperimentConfig, ModelSettings
+from ll4al.data.arrays import ArrayDataset
 from ll4al.data.registry import data_set, load_task_data
 from ll4al.files import atomic_path
 from ll4al.models.features import capture_pooled, first_tensor, global_pool, resolve_layer
@@ -218,16 +219,53 @@ def pretrain(
     After each epoch the whole state is saved beside ``out`` (``resume_path``), so a killed
     run started again with the same settings goes on from its last finished epoch.
     """
-    if config.model.name not in MODELS:
-        raise ConfigError(f"unknown model {config.model.name!r}; choose from {sorted(MODELS)}")
     if not isinstance(data_set(config.data.name).task(), ClassificationTask):
         raise ConfigError(
             f"ll4al pretrain works on classification data sets; {config.data.name!r} is not one"
         )
-    device = select_device(config.device)
-    precision = resolve_precision(config.precision, device)
+    check_pretrainable(config.model)
     data = load_task_data(config.data, progress)
-    pool = data.train
+    target = PretrainTarget(
+        config.model,
+        data.train,
+        data.num_outputs,
+        data.in_channels,
+        config.device,
+        config.precision,
+    )
+    return pretrain_pool(target, out, settings, progress, log)
+
+
+@dataclass
+class PretrainTarget:
+    """The network to pretrain (``model``: name, width, embedding layer) and the pool images
+    it learns from, with where it runs."""
+
+    model: ModelSettings
+    pool: ArrayDataset
+    num_outputs: int
+    in_channels: int
+    device: str = "auto"
+    precision: str = "auto"
+
+
+def check_pretrainable(model: ModelSettings) -> None:
+    if model.name not in MODELS:
+        raise ConfigError(f"unknown model {model.name!r}; choose from {sorted(MODELS)}")
+
+
+def pretrain_pool(
+    target: PretrainTarget,
+    out: str | Path,
+    settings: PretrainSettings,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> PretrainResult:
+    """``pretrain`` on any pool of images: a benchmark's, or a labeling project's."""
+    check_pretrainable(target.model)
+    device = select_device(target.device)
+    precision = resolve_precision(target.precision, device)
+    pool, model_settings = target.pool, target.model
     torch.manual_seed(settings.seed)  # the network's and the head's initial weights
     generator = torch.Generator().manual_seed(settings.seed)  # the order and the views
     indices = torch.arange(len(pool))
@@ -235,13 +273,15 @@ def pretrain(
         indices = torch.randperm(len(pool), generator=generator)[: settings.limit].sort().values
     count = len(indices)
     example = pool.inputs(np.arange(2))
-    network = build_model(config.model.name, data.num_outputs, data.in_channels, config.model.width)
+    network = build_model(
+        model_settings.name, target.num_outputs, target.in_channels, model_settings.width
+    )
     materialize(network, example)
-    layer = config.model.embedding_layer or MODELS[config.model.name].embedding_layer
+    layer = model_settings.embedding_layer or MODELS[model_settings.name].embedding_layer
     try:
         width = _embedding_width(network, layer, example)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"model {config.model.name!r}: {err}") from None
+        raise ConfigError(f"model {model_settings.name!r}: {err}") from None
     model = Contrastive(network, layer, width, settings.projection_dim).to(device)
     channels_last = precision == "bf16"
     if channels_last:

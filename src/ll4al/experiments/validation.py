@@ -23,6 +23,19 @@ def validate_config(config: ExperimentConfig) -> None:
             f"data.validation must be an integer >= 0, got {config.data.validation!r}"
         )
     check_active(config.active)
+    uses = [
+        setting
+        for setting, used in (
+            ("model.mode frozen", config.model.mode == "frozen"),
+            ("active.first typical", config.active.first == "typical"),
+        )
+        if used
+    ]
+    if uses and config.model.weights is None:
+        raise ConfigError(
+            f"{' and '.join(uses)} need an encoder: set model.weights (make one with "
+            f"`ll4al pretrain {config.name} --out FILE`)"
+        )
 
 
 def check_name(name: str) -> None:

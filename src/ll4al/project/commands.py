@@ -18,7 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
-from ll4al.config import ConfigError, apply_overrides, build_settings
+from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_settings
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
 from ll4al.files import write_text_atomic
 from ll4al.project.accept import accept_labels
@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "classification": {
         "image_size": 32,
-        "model": {"name": "cifar-resnet18", "width": 0.25},
+        "model": {"name": "cifar-resnet18", "width": 0.25, "mode": "auto"},
         "train": {"epochs": 30, "milestones": [24], "stop_gradient_epoch": 0},
     },
     "detection": {
@@ -159,3 +159,8 @@ def check_settings(settings: ProjectSettings) -> None:
         raise ConfigError(f"image_size must be an integer >= 8, got {settings.image_size!r}")
     if settings.active.initial < 2 or settings.active.subset < 1:
         raise ConfigError("active.initial must be >= 2 and active.subset >= 1")
+    rules = ("auto", *FIRST_BATCH_RULES)
+    if settings.active.first not in rules:
+        raise ConfigError(
+            f"active.first must be one of {', '.join(rules)}, got {settings.active.first!r}"
+        )

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from ll4al.tasks.labels import LABEL_KINDS
 if TYPE_CHECKING:  # the torch stack loads where a model is needed, not for status or import
     from ll4al.al.pool import Pool
     from ll4al.al.session import LearnerRecipe, Session
+    from ll4al.config import ModelSettings
     from ll4al.data.arrays import ArrayDataset
     from ll4al.models.learner import PoolData
     from ll4al.tasks import TaskAdapter
@@ -96,7 +98,7 @@ class Project:
 
     def evaluation_data(
         self, pool_data: ArrayDataset, progress: bool = True
-    ) -> tuple[PoolData, list[Any]] | None:
+    ) -> tuple[ArrayDataset, list[Any]] | None:
         """The labeled evaluation folder, normalised like the pool, with its targets."""
         if not self.settings.evaluation:
             return None
@@ -134,6 +136,35 @@ class Project:
         )
         return pool
 
+    def encoder_path(self) -> Path:
+        """Where ``ll4al pretrain PROJECT`` writes the project's encoder."""
+        return self.folder / "encoder" / "encoder.pt"
+
+    def model_settings(self) -> ModelSettings:
+        """The model settings a round uses: the project's, with its own encoder as the start
+        (unless ``model.weights`` names another) and ``model.mode: auto`` resolved: frozen
+        where there is an encoder, else fine-tuned from random weights."""
+        model = self.settings.model
+        weights = model.weights
+        if weights is None and self.encoder_path().is_file():
+            weights = str(self.encoder_path())
+        mode = model.mode
+        if mode == "auto":
+            mode = "frozen" if weights is not None else "finetune"
+        if mode == "frozen" and weights is None:
+            raise ProjectError(
+                f"model.mode is frozen but {self.folder} has no encoder: run `ll4al pretrain "
+                f"{self.folder}` first, or set model.mode to finetune"
+            )
+        return replace(model, weights=weights, mode=mode)
+
+    def first_batch_rule(self) -> str:
+        """``active.first``, with ``auto`` resolved: typical where there is an encoder."""
+        rule = self.settings.active.first
+        if rule == "auto":
+            return "typical" if self.model_settings().weights is not None else "random"
+        return rule
+
     def recipe(self, pool_data: ArrayDataset) -> LearnerRecipe:
         import torch
 
@@ -144,7 +175,7 @@ class Project:
         s = self.settings
         device = device_for(select_device(s.device))  # under torchrun: this rank's GPU
         return LearnerRecipe(
-            s.model,
+            self.model_settings(),
             self.task,
             num_outputs=len(s.classes),
             in_channels=s.channels,
@@ -154,33 +185,72 @@ class Project:
             eval_batch_size=s.eval_batch_size,
         )
 
-    def session(self, pool_data: ArrayDataset, strategy: str, progress: bool) -> Session:
+    def session(
+        self, pool_data: ArrayDataset, strategy: str, progress: bool
+    ) -> tuple[Session, tuple[PoolData, list[Any]] | None]:
+        """The session of a round, and the evaluation set (data and labels) where there is one:
+        on the images, or in a frozen round on the cached embeddings of both."""
         from ll4al.al.checks import check_strategies
         from ll4al.al.session import Session
+        from ll4al.encoders.frozen import Images, round_inputs
         from ll4al.strategies import get_strategy
 
         s = self.settings
         check_strategies([strategy], self.task, f"a {s.task} project")  # query --strategy too
         chosen = get_strategy(strategy)
-        return Session(self.recipe(pool_data), pool_data, chosen, s.seed, s.train, progress)
+        evaluation = self.evaluation_data(pool_data, progress)
+        inputs = round_inputs(
+            self.recipe(pool_data),
+            s.train,
+            Images(pool_data, pool_data.content_digest()),
+            None if evaluation is None else Images(evaluation[0], evaluation[0].content_digest()),
+            need_embeddings=self.first_batch_rule() == "typical",
+            cache=self.folder / "cache",
+            progress=progress,
+        )
+        session = Session(
+            inputs.recipe,
+            inputs.pool,
+            chosen,
+            s.seed,
+            inputs.train,
+            progress,
+            embeddings=inputs.embeddings,
+        )
+        if evaluation is None:
+            return session, None
+        return session, (inputs.evaluation, evaluation[1])
 
     # --- model rounds ---------------------------------------------------------------------------
 
     def labels_digest(self, pool: Pool, with_lpm: bool) -> str:
         """What a round's weights depend on: the labels in order, the LPM, the settings."""
         settings = self.settings.to_dict()
-        blob = json.dumps(
-            [
-                pool.labeled.tolist(),
-                pool.labels_of(pool.labeled),
-                with_lpm,
-                settings["model"],
-                settings["train"],
-                settings["seed"],
-            ],
-            default=str,
-        )
+        model = settings["model"]
+        for key, default in (("mode", "finetune"), ("head_width", 1.0)):
+            if model.get(key) == default:  # added later: digests of older rounds still match
+                del model[key]
+        parts = [
+            pool.labeled.tolist(),
+            pool.labels_of(pool.labeled),
+            with_lpm,
+            model,
+            settings["train"],
+            settings["seed"],
+        ]
+        encoder = self._encoder_checksum()
+        if encoder is not None:
+            parts.append(encoder)
+        blob = json.dumps(parts, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()
+
+    def _encoder_checksum(self) -> str | None:
+        """The bytes a round starts from, so a new encoder trains new rounds (None: none;
+        left out of the digest then, so rounds saved before encoders existed stay valid)."""
+        from ll4al.encoders.cache import weights_checksum
+
+        weights = self.model_settings().weights
+        return None if weights is None else weights_checksum(weights)
 
     def weights_path(self, round_index: int, with_lpm: bool) -> Path:
         return self.folder / "models" / f"round-{round_index:03d}{'-lpm' if with_lpm else ''}.pt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -12,7 +13,9 @@ from ll4al.al.session import Batch, Session
 from ll4al.al.training import NonFiniteLossError
 from ll4al.distributed import world
 from ll4al.files import atomic_path, write_json_atomic
+from ll4al.models.learner import PoolData
 from ll4al.project.csvlabels import write_batch_csv
+from ll4al.project.encoder import encoder_provenance
 from ll4al.project.labelstudio import tasks_json
 from ll4al.project.project import Project, ProjectError
 
@@ -40,17 +43,19 @@ def query(
         )
     pool_data = project.pool_data(progress)
     pool = project.training_pool()
-    session = project.session(pool_data, strategy, progress)
+    session, evaluation = project.session(pool_data, strategy, progress)
     unlabeled = len(pool.unlabeled)
     if not unlabeled:
         raise ProjectError("every image has a label: nothing left to propose")
     k = min(k, unlabeled)
     if len(pool.labeled) < settings.active.initial:
-        batch = session.initial_batch(pool, k)
-        log(f"{len(pool.labeled)} labels < initial {settings.active.initial}: a random draw")
+        rule = project.first_batch_rule()
+        batch = session.initial_batch(pool, k, rule)
+        drawn = "a random draw" if rule == "random" else "the most typical images (TypiClust)"
+        log(f"{len(pool.labeled)} labels < initial {settings.active.initial}: {drawn}")
     else:
         round_index = sum(1 for b in project.store.batches() if b["round"] is not None)
-        learner = _learner_for_round(project, session, pool, round_index, log)
+        learner = _learner_for_round(project, session, evaluation, pool, round_index, log)
         batch = session.propose(learner, pool, round_index, k, settings.active.subset)
         session.describe(learner, batch)
     if not world().is_main:  # under torchrun the ranks scored; rank 0 writes
@@ -58,9 +63,17 @@ def query(
     return _write_batch(project, batch)
 
 
-def _learner_for_round(project: Project, session: Session, pool, round_index: int, log: Log):
+def _learner_for_round(
+    project: Project,
+    session: Session,
+    evaluation: tuple[PoolData, list[Any]] | None,
+    pool,
+    round_index: int,
+    log: Log,
+):
     """The round's model: loaded if these labels already trained it, else trained and saved
-    (so a query killed after training, or asked again, does not train again)."""
+    (so a query killed after training, or asked again, does not train again). Beside its
+    weights, ``round-NNN.json`` says how it was trained (mode, encoder, training)."""
     with_lpm = session.strategy.needs_loss_prediction
     digest = project.labels_digest(pool, with_lpm)
     path = project.weights_path(round_index, with_lpm)
@@ -77,12 +90,12 @@ def _learner_for_round(project: Project, session: Session, pool, round_index: in
         raise ProjectError(f"training round {round_index} stopped: {err}; lower train.lr") from err
     seconds = time.perf_counter() - started
     metrics = None
-    evaluation = project.evaluation_data(session.pool_data, session.progress)
     if evaluation is not None:
         metrics = session.evaluate(learner, *evaluation)
     if world().is_main:
         with atomic_path(path) as tmp:
             torch.save(learner.model.state_dict(), tmp)
+        write_json_atomic(path.with_suffix(".json"), round_provenance(project, session, seconds))
         project.store.save_round(
             round_index, len(pool.labeled), digest, path.name, metrics, seconds
         )
@@ -93,6 +106,23 @@ def _learner_for_round(project: Project, session: Session, pool, round_index: in
     )
     log(f"round {round_index}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
     return learner
+
+
+def round_provenance(project: Project, session: Session, seconds: float) -> dict[str, Any]:
+    """How a round's model was trained, for ``status`` and for whoever audits the curve."""
+    model = project.model_settings()
+    train = session.train_settings
+    return {
+        "mode": model.mode,
+        "network": session.recipe.model.name,
+        "encoder": model.weights,
+        "encoder_info": encoder_provenance(project) if model.weights else None,
+        "epochs": train.epochs,
+        "batch_size": train.batch_size,
+        "lr": train.lr,
+        "augment": train.augment,
+        "seconds": round(seconds, 2),
+    }
 
 
 def _write_batch(project: Project, batch: Batch) -> Path:

@@ -33,11 +33,14 @@ class CostSettings:
 
 @dataclass
 class ProjectActiveSettings:
-    """``initial``: labels drawn at random before a model chooses; ``subset``: how many random
-    unlabeled images each query scores."""
+    """``initial``: labels drawn before a model chooses; ``subset``: how many random
+    unlabeled images each query scores; ``first``: how those first labels are drawn,
+    ``random``, ``typical`` (TypiClust on the encoder's embeddings) or ``auto`` (typical where
+    the project has an encoder)."""
 
     initial: int = 100
     subset: int = 10000
+    first: str = "auto"
 
 
 @dataclass

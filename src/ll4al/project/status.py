@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from ll4al.files import read_json
+from ll4al.project.encoder import describe_encoder, encoder_provenance
 from ll4al.project.project import Project
 
 
@@ -37,14 +39,32 @@ def status(project: Project) -> dict[str, Any]:
         "money": len(labels) * cost.money,
         "currency": cost.currency,
         "disagreements": store.disagreements(),
+        "encoder": encoder_provenance(project),
         "last_round": None
         if last is None
         else {
             "round": last["round"],
             "labeled": last["labeled"],
             "metrics": json.loads(last["metrics"]) if last["metrics"] else None,
+            "trained": _round_info(project, last["weights"]),
         },
     }
+
+
+def _round_info(project: Project, weights: str) -> dict[str, Any] | None:
+    """``round-NNN.json`` beside a round's weights: how it was trained (None for rounds
+    saved before it existed)."""
+    path = (project.folder / "models" / weights).with_suffix(".json")
+    return read_json(path) if path.is_file() else None
+
+
+def _how(trained: dict[str, Any] | None) -> str:
+    """How a round was trained, as ``status`` says it (nothing for rounds from before)."""
+    if trained is None:
+        return ""
+    if trained["mode"] == "frozen":
+        return " (a head on the encoder's frozen embeddings)"
+    return " (fine-tuned from the encoder)" if trained["encoder"] else " (from random weights)"
 
 
 def format_status(project: Project, info: dict[str, Any]) -> str:
@@ -54,7 +74,9 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
         "labels per class: " + ", ".join(f"{k} {v}" for k, v in info["per_class"].items()),
     ]
     for b in info["batches"]:
-        source = "random draw" if b["round"] is None else f"round {b['round']}, {b['strategy']}"
+        source = f"round {b['round']}, {b['strategy']}"
+        if b["round"] is None:
+            source = "random draw" if b["strategy"] == "random" else f"{b['strategy']} first batch"
         lines.append(
             f"batch {b['id']:>3} ({source}, {b['created']}): {b['labeled']}/{b['size']} "
             f"labeled, {b['status']}"
@@ -71,11 +93,12 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
             for s, by in list(disagreements.items())[:5]
         )
         lines.append(f"annotators disagree on {len(disagreements)} images: {shown}")
+    lines.append(describe_encoder(info["encoder"]))
     last = info["last_round"]
     if last is not None and last["metrics"]:
         metric = project.labels.metric_name
         lines.append(
             f"last model (round {last['round']}, {last['labeled']} labels): {metric} "
-            f"{last['metrics'][metric]:.4f} on the evaluation set"
+            f"{last['metrics'][metric]:.4f} on the evaluation set{_how(last['trained'])}"
         )
     return "\n".join(lines)
