@@ -30,7 +30,9 @@ NUMBER = r"-?\d+(?:\.\d+)?"
 class Smoke:
     """Tiny-size arguments of a script and regexes (multiline) its stdout must match.
 
-    ``{demo_run}`` in an argument is replaced by an ``ll4al demo`` output directory.
+    ``{demo_run}`` in an argument is replaced by an ``ll4al demo`` output directory,
+    ``{encoder}`` by a one-epoch SimCLR checkpoint of the demo's network, ``{tmp}`` by an
+    empty folder.
     """
 
     args: list[str]
@@ -78,6 +80,23 @@ SMOKE: dict[str, Smoke] = {
             r"^heavy modules imported: \[\]$",
         ],
     ),
+    "frozen_round.py": Smoke(
+        args=["--synthetic", "120", "--labels", "10", "--k", "10", "--image-size", "8"],
+        expect=[
+            r"^images: 120$",
+            rf"^first round \(decodes and embeds the pool once, then a round\): {NUMBER} s$",
+            rf"^frozen round \(20 labels; fit, score 100 images, write 10\): {NUMBER} s "
+            r"<= 15 s (?:ok|MISSED)$",
+        ],
+    ),
+    "first_batch.py": Smoke(
+        args=["--config", "demo", "--set", "model.weights={encoder}", "--set", "model.mode=frozen"]
+        + ["--set", "train.epochs=5", "--budgets", "10", "--seeds", "2", "--out", "{tmp}"],
+        expect=[
+            rf"^\| 10 \| +{NUMBER} ± +{NUMBER} \| +{NUMBER} ± +{NUMBER} \| +{NUMBER} ± +{NUMBER} "
+            r"\| [0-2]/2 \|$",
+        ],
+    ),
     "label_balance.py": Smoke(
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo
@@ -113,17 +132,29 @@ def test_benchmarks_are_found_and_every_smoke_entry_names_one():
     assert not stale, f"SMOKE names scripts that no longer exist: {sorted(stale)}"
 
 
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Path:
+    """A one-epoch SimCLR checkpoint of the demo's network on 128 digits."""
+    out = tmp_path_factory.mktemp("bench") / "encoder.pt"
+    args = ["pretrain", "demo", "--out", str(out), "--epochs", "1", "--limit", "128", "--quiet"]
+    done = run(["-m", "ll4al.cli", *args], out.parent)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
-def test_benchmark_runs_at_tiny_size(script: Path, request):
+def test_benchmark_runs_at_tiny_size(script: Path, request, tmp_path):
     smoke = SMOKE.get(script.name)
     assert smoke is not None, (
         f"benchmarks/{script.name} has no entry in SMOKE in {Path(__file__).name}: add its "
         "tiny-size arguments and the output lines it promises"
     )
     args = list(smoke.args)
-    if any("{demo_run}" in arg for arg in args):
-        demo = str(request.getfixturevalue("demo_run"))
-        args = [arg.replace("{demo_run}", demo) for arg in args]
+    for name in ("demo_run", "encoder"):
+        if any(f"{{{name}}}" in arg for arg in args):
+            value = str(request.getfixturevalue(name))
+            args = [arg.replace(f"{{{name}}}", value) for arg in args]
+    args = [arg.replace("{tmp}", str(tmp_path / "out")) for arg in args]
     done = run([str(script), *args], ROOT)
     assert done.returncode == 0, f"{script.name} exited {done.returncode}:\n{done.stderr[-3000:]}"
     missing = [p for p in smoke.expect if not re.search(p, done.stdout, re.MULTILINE)]

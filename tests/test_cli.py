@@ -90,6 +90,7 @@ def test_configs_lists_the_shipped_configs(tmp_path):
         "bccd-cpu",
         "cifar10-cpu",
         "cifar10-cpu-pretrained",
+        "cifar10-frozen",
         "cifar10-paper",
         "demo",
         "face-keypoints-cpu",
