@@ -19,11 +19,13 @@ import torch
 
 from ll4al.config import ConfigError, DataSettings
 from ll4al.data.arrays import ArrayDataset, TaskData
+from ll4al.data.dicom import DICOM_EXTENSIONS, dicom_info, expand_frames, is_dicom, split_frame
+from ll4al.data.intensity import mapped_image
 from ll4al.files import CorruptFileError, atomic_path
 
-IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", *DICOM_EXTENSIONS)
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
-_CACHE_VERSION = "2"
+_CACHE_VERSION = "3"  # 3: high-bit images and DICOM mapped by the project's intensity
 
 
 def cache_dir() -> Path:
@@ -33,7 +35,8 @@ def cache_dir() -> Path:
 
 def list_images(root: Path) -> list[str]:
     """Relative POSIX paths of every image under ``root`` (recursively; hidden files and
-    folders skipped), ordered by path components: ``a/x.png`` before ``a-b/y.png``."""
+    folders skipped), ordered by path components: ``a/x.png`` before ``a-b/y.png``. A
+    multi-frame DICOM file is one entry per frame (``scan.dcm#1``, ...)."""
     root = Path(root)
     found = []
     for path in root.rglob("*"):
@@ -42,7 +45,7 @@ def list_images(root: Path) -> list[str]:
             continue
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
             found.append(rel.as_posix())
-    return sorted(found, key=lambda p: p.split("/"))
+    return expand_frames(root, sorted(found, key=lambda p: p.split("/")))
 
 
 def class_folders(root: Path) -> tuple[list[str], list[str]]:
@@ -65,6 +68,10 @@ def _open(path: Path):
 def image_channels(root: Path, paths: Sequence[str]) -> int:
     """1 if every image is grayscale, else 3 (reads the headers only)."""
     for rel in paths:
+        if is_dicom(split_frame(rel)[0]):
+            if dicom_info(Path(root) / split_frame(rel)[0]).channels != 1:
+                return 3
+            continue
         with _open(Path(root) / rel) as image:
             if image.mode not in GRAYSCALE_MODES:
                 return 3
@@ -72,13 +79,22 @@ def image_channels(root: Path, paths: Sequence[str]) -> int:
 
 
 def image_size_of(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file, from its header."""
+    """``(width, height)`` of an image file (or a DICOM frame), from its header."""
+    file = Path(split_frame(path)[0])
+    if is_dicom(file):
+        info = dicom_info(file)
+        return info.width, info.height
     with _open(path) as image:
         return image.size
 
 
 def _decode_files(
-    root: Path, paths: Sequence[str], size: int | None, channels: int, progress: bool
+    root: Path,
+    paths: Sequence[str],
+    size: int | None,
+    channels: int,
+    progress: bool,
+    intensity: str,
 ) -> np.ndarray:
     from tqdm.auto import tqdm
 
@@ -88,16 +104,10 @@ def _decode_files(
         paths, desc=f"decoding {Path(root).name}", unit="img", leave=False, disable=not progress
     )
     for rel in bar:
-        with _open(Path(root) / rel) as image:
-            try:
-                image = image.convert(mode)
-                if size is not None and image.size != (size, size):
-                    image = image.resize((size, size), resample=2)  # bilinear
-                array = np.asarray(image)
-            except OSError as err:  # a truncated file fails only once its pixels are read
-                raise CorruptFileError(
-                    f"{Path(root) / rel}: not a readable image ({err})"
-                ) from None
+        image = mapped_image(Path(root) / rel, intensity, mode)
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), resample=2)  # bilinear
+        array = np.asarray(image)
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         if shape is None:
             shape = array.shape
@@ -116,9 +126,11 @@ def decode_images(
     size: int | None = None,
     channels: int = 3,
     progress: bool = True,
+    intensity: str = "auto",
 ) -> torch.Tensor:
     """``[N, channels, H, W]`` uint8 pixels of ``root/paths``, resized to ``size`` squared
-    (stretched, as SSD and small classifiers take them) unless ``size`` is None.
+    (stretched, as SSD and small classifiers take them) unless ``size`` is None; high-bit
+    images and DICOM mapped to 8 bits by ``intensity`` (``ll4al.data.intensity``).
 
     Cached under ``cache_dir()``, keyed by each file's path, byte size and modification time
     (nanoseconds): a file replaced by other bytes, even of the same size, gets a new mtime and
@@ -128,9 +140,9 @@ def decode_images(
     root = Path(root)
     if not paths:
         raise FileNotFoundError(f"no images found under {root}")
-    digest = hashlib.sha1(f"{_CACHE_VERSION}:{size}:{channels}".encode())
+    digest = hashlib.sha1(f"{_CACHE_VERSION}:{size}:{channels}:{intensity}".encode())
     for rel in paths:
-        stat = (root / rel).stat()
+        stat = (root / split_frame(rel)[0]).stat()
         digest.update(f"\n{rel}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     cached = cache_dir() / f"images-{root.name}-{digest.hexdigest()[:16]}.npy"
     if cached.exists():
@@ -139,7 +151,7 @@ def decode_images(
         except (OSError, ValueError, EOFError) as err:
             message = f"decoded-image cache {cached} is unreadable ({err}); rebuilding it"
             warnings.warn(message, stacklevel=2)
-    x = _decode_files(root, paths, size, channels, progress)
+    x = _decode_files(root, paths, size, channels, progress, intensity)
     with atomic_path(cached) as tmp:
         np.save(tmp, x)
     return torch.from_numpy(x)

@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
 from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_settings
+from ll4al.data.dicom import dicom_groups, folder_patients, split_frame
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
+from ll4al.data.intensity import check_mapping
 from ll4al.files import write_text_atomic
 from ll4al.project.accept import accept_labels
 from ll4al.project.label_import import check_records, read_label_file
@@ -89,7 +91,7 @@ def init_project(
         raise ProjectError(f"image folder {images} not found")
     paths = list_images(images)
     if not paths:
-        raise ProjectError(f"no images (jpg, png, bmp, tiff) found under {images}")
+        raise ProjectError(f"no images (jpg, png, bmp, tiff, dcm) found under {images}")
     values = _merge(
         TASK_DEFAULTS.get(task, {}), {k: v for k, v in options.items() if v is not None}
     )
@@ -103,6 +105,9 @@ def init_project(
     check_settings(settings)
 
     samples = _register(images, paths, 0, progress)
+    groups = dicom_groups(images, paths)
+    if settings.evaluation:
+        _warn_shared_patients(groups, Path(settings.evaluation), log)
     known = read_label_file(labels_file, task, classes) if labels_file else []
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,12 +115,25 @@ def init_project(
     project = Project(folder, settings, store)
     with store.transaction() as db:  # the labels are checked against the samples just added
         store.add_samples(db, samples)
+        store.add_groups(db, groups)
         new = check_records(project, known, labels_file, outside_batch=True)
         accept_labels(store, db, project.labels, new)
     settings.save(folder)  # last: a folder without project.yaml is not a project yet
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
     log(f"{folder}: {len(samples)} images, {len(classes)} classes, {len(new)} labels known")
     return project
+
+
+def _warn_shared_patients(groups: list[tuple], evaluation: Path, log: Log) -> None:
+    """A patient in both the pool and the evaluation set makes the evaluation optimistic:
+    say how many (never which: PatientIDs are not shown)."""
+    shared = {row[1] for row in groups} & folder_patients(evaluation)
+    if shared:
+        log(
+            f"warning: {len(shared)} patients (PatientID) have images both in the pool and "
+            f"in the evaluation folder {evaluation}; its metrics will be optimistic: keep "
+            "each patient's images on one side"
+        )
 
 
 def _register(root: Path, paths: list[str], first_index: int, progress: bool) -> list[Sample]:
@@ -125,7 +143,8 @@ def _register(root: Path, paths: list[str], first_index: int, progress: bool) ->
     samples = []
     for index, rel in enumerate(bar, start=first_index):
         width, height = image_size_of(root / rel)
-        samples.append(Sample(rel, index, "pool", file_checksum(root / rel), width, height))
+        checksum = file_checksum(root / split_frame(rel)[0])
+        samples.append(Sample(rel, index, "pool", checksum, width, height))
     return samples
 
 
@@ -142,6 +161,7 @@ def add_images(project: Project, progress: bool = True, log: Log = print) -> int
     samples = _register(root, new, len(registered), progress)
     with project.store.transaction() as db:
         project.store.add_samples(db, samples)
+        project.store.add_groups(db, dicom_groups(root, new))
     gone = f"; {len(missing)} registered images are missing from {root}" if missing else ""
     log(f"{len(new)} new images registered, {len(registered) + len(new)} in the pool{gone}")
     return len(new)
@@ -153,6 +173,7 @@ def check_settings(settings: ProjectSettings) -> None:
     check_strategies([settings.strategy], task, f"a {settings.task} project")
     check_training(settings.model, settings.train, task)
     check_runtime(settings.device, settings.precision)
+    check_mapping(settings.intensity)
     if settings.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {settings.channels!r}")
     if not isinstance(settings.image_size, int) or settings.image_size < 8:

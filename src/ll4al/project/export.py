@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from ll4al.data.dicom import split_frame
+from ll4al.data.intensity import mapped_image, needs_mapping
 from ll4al.files import atomic_path, write_json_atomic
 from ll4al.project.labelstudio import annotated_export
 from ll4al.project.project import Project, ProjectError
@@ -56,7 +58,13 @@ def export(project: Project, fmt: str, out: Path, log: Log = print) -> Path:
         for sample_id, value in decided.items():
             target = out / value / sample_id.replace("/", "__")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(project.images_root / sample_id, target)
+            source = project.images_root / sample_id
+            if split_frame(sample_id)[1] is not None or needs_mapping(source):
+                # DICOM, 16-bit, float: the image as trained on and shown, never the file (tags)
+                image = mapped_image(source, settings.intensity)
+                image.save(target.parent / (target.name + ".png"))
+            else:
+                shutil.copy2(source, target)
     else:
         from ll4al.data.voc import write_annotation
 

@@ -92,7 +92,9 @@ class Project:
 
         s = self.settings
         paths = [sample.id for sample in self.pool_samples()]
-        images = decode_images(self.images_root, paths, s.image_size, s.channels, progress)
+        images = decode_images(
+            self.images_root, paths, s.image_size, s.channels, progress, s.intensity
+        )
         mean, std = channel_stats(images)
         return ArrayDataset(images, None, mean, std)
 
@@ -110,7 +112,7 @@ class Project:
         if unknown:
             raise ProjectError(f"evaluation folder {root} has unknown classes {unknown}")
         s = self.settings
-        images = decode_images(root, paths, s.image_size, s.channels, progress)
+        images = decode_images(root, paths, s.image_size, s.channels, progress, s.intensity)
         return pool_data.with_images(images), [self.settings.classes.index(n) for n in names]
 
     def training_pool(self) -> Pool:

@@ -54,6 +54,8 @@ class ProjectSettings:
     evaluation: str | None = None
     image_size: int = 32
     channels: int = 3
+    #: How high-bit images and DICOM become 8 bits (``ll4al.data.intensity.MAPPINGS``).
+    intensity: str = "auto"
     strategy: str = "learning-loss-balanced"
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)

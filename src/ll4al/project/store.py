@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS labels (
     batch INTEGER REFERENCES batches(id),
     UNIQUE (sample, annotator, value)
 );
+CREATE TABLE IF NOT EXISTS sample_groups (  -- DICOM samples only
+    sample TEXT PRIMARY KEY REFERENCES samples(id),
+    patient TEXT NOT NULL,          -- PatientID, StudyInstanceUID, SeriesInstanceUID: to keep
+    study TEXT NOT NULL,            -- patients apart (init --eval, active.spread); never shown
+    series TEXT NOT NULL            -- on the page nor written to any file
+);
 CREATE TABLE IF NOT EXISTS rounds (
     round INTEGER PRIMARY KEY,
     labeled INTEGER NOT NULL,
@@ -141,6 +147,17 @@ class Store:
             "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
             [(s.id, s.pool_index, s.split, s.checksum, s.width, s.height) for s in samples],
         )
+
+    def add_groups(self, db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str]]):
+        """``(sample, patient, study, series)`` of DICOM samples."""
+        db.executemany("INSERT INTO sample_groups VALUES (?, ?, ?, ?)", rows)
+
+    def groups(self, level: str) -> dict[str, str]:
+        """Each DICOM sample's ``patient``, ``study`` or ``series``."""
+        if level not in ("patient", "study", "series"):
+            raise ValueError(f"unknown group level {level!r}")
+        rows = self.db.execute(f"SELECT sample, {level} FROM sample_groups")
+        return {sample: group for sample, group in rows}
 
     def samples(self, split: str = "pool") -> list[Sample]:
         """The samples of a split; the pool in pool order."""

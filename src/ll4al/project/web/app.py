@@ -13,7 +13,9 @@ is JSON ``{"error": message}``):
 - ``POST /api/undo`` ``{"label": id}``: delete a label this annotator gave through the page.
 - ``GET /image/<sample id>``: the image, found through the database only: the id must be a
   sample some batch proposed, and the file opened is the image root joined with the stored
-  id, never with text from the request.
+  id, never with text from the request. DICOM, 16-bit, float and TIFF images come as the PNG
+  the model trains on (the project's intensity mapping; ``?window=<name>`` another one, the
+  page's W key), so no DICOM tag ever reaches the page.
 - ``GET /status``, ``/api/status``, ``/status/curve.png``: what ``ll4al status`` reports, and
   the learning curve of the rounds so far.
 """
@@ -36,6 +38,8 @@ from typing import Any
 from flask import Flask, abort, current_app, g, jsonify, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ll4al.data.dicom import split_frame
+from ll4al.data.intensity import MAPPINGS, mapped_image, needs_mapping, png_bytes
 from ll4al.project.accept import accept_labels, finite_number, label_problem
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.settings import ProjectSettings
@@ -233,11 +237,16 @@ def image(sample_id: str):
     stored = PurePosixPath(sample.id)  # the database's id, not the request's text
     if stored.is_absolute() or ".." in stored.parts:
         abort(404, "no such image in this project's batches")
-    path = page.root.joinpath(*stored.parts)
+    file, frame = split_frame(sample.id)
+    path = page.root.joinpath(*PurePosixPath(file).parts)
     if not path.is_file():
-        abort(404, f"image file {sample.id} is missing under the image folder")
-    if path.suffix.lower() in BROWSER_UNREADABLE:
-        return send_file(_as_png(path), mimetype="image/png")
+        abort(404, f"image file {file} is missing under the image folder")
+    mapping = request.args.get("window", page.settings.intensity)
+    if mapping not in MAPPINGS:
+        abort(400, f"unknown window {mapping!r}; choose from {', '.join(MAPPINGS)}")
+    if frame is not None or path.suffix.lower() in BROWSER_UNREADABLE or needs_mapping(path):
+        shown = mapped_image(page.root.joinpath(*stored.parts), mapping)
+        return send_file(png_bytes(shown), mimetype="image/png")
     return send_file(path, conditional=True, max_age=3600)
 
 
@@ -305,6 +314,7 @@ def page_state(
         "task": settings.task,
         "classes": list(settings.classes),
         "mode": mode,
+        "windows": list(MAPPINGS),  # what the W key steps through
     }
     batches = store.batches()
     if not batches:
@@ -373,26 +383,6 @@ def _json_body() -> dict[str, Any]:
 def _row_id(x: Any) -> bool:
     """A positive integer SQLite can hold (a larger one would overflow, not miss)."""
     return isinstance(x, int) and not isinstance(x, bool) and 0 < x < 2**63
-
-
-def _as_png(path: Path) -> io.BytesIO:
-    """A TIFF (which browsers do not show) as PNG; 16-bit and float images stretched to 8."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as opened:
-        image = opened
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            pixels = np.asarray(image, dtype=np.float64)
-            low, high = float(pixels.min()), float(pixels.max())
-            scaled = (pixels - low) / (high - low or 1.0) * 255
-            image = Image.fromarray(scaled.astype(np.uint8), "L")
-        elif image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-            image = image.convert("RGB")
-        out = io.BytesIO()
-        image.save(out, "PNG")
-    out.seek(0)
-    return out
 
 
 # --- status --------------------------------------------------------------------------------

@@ -56,8 +56,11 @@
     message.classList.toggle("error", error);
   }
 
+  let windowChoice = -1; // index in state.windows chosen with W; -1: the project's mapping
+
   function imageUrl(sample) {
-    return "image/" + sample.split("/").map(encodeURIComponent).join("/");
+    const chosen = windowChoice >= 0 ? `?window=${state.windows[windowChoice]}` : "";
+    return "image/" + sample.split("/").map(encodeURIComponent).join("/") + chosen;
   }
 
   // --- which image next ------------------------------------------------------------------
@@ -532,6 +535,11 @@
     } else if (key === "u" || key === "U" || (key === "Backspace" && task === "classification")) {
       event.preventDefault();
       undo();
+    } else if ((key === "w" || key === "W") && current >= 0) {
+      event.preventDefault(); // the next intensity window (DICOM, 16-bit and float images)
+      windowChoice = (windowChoice + 1) % state.windows.length;
+      say(`window: ${state.windows[windowChoice]}`);
+      show(current);
     } else if (key === "/" && !$("filter").hidden) {
       event.preventDefault();
       $("filter").focus();
@@ -565,11 +573,12 @@
       $("threshold-row").hidden = false;
       chooseClass(0);
       $("keys").textContent = "Drag on the image to draw a box of the chosen class. Keys: 1-9 class " +
-        "(relabels the selected box), Enter accept, Delete remove the selected box, S skip, U undo.";
+        "(relabels the selected box), Enter accept, Delete remove the selected box, S skip, U undo, " +
+        "W window.";
     } else {
       $("keys").textContent = state.classes.length > 9
-        ? "Keys: 1-9 the classes shown, / filter (Enter picks), S skip, U undo."
-        : "Keys: 1-9 the classes, S skip, U undo.";
+        ? "Keys: 1-9 the classes shown, / filter (Enter picks), S skip, U undo, W window."
+        : "Keys: 1-9 the classes, S skip, U undo, W window.";
     }
     if (state.batch) {
       const source = state.batch.round === null ? "random draw"
