@@ -31,7 +31,9 @@ class DataSettings:
     test set, so a protocol can be tuned without ever seeing the test set. ``image_size``:
     resize every image to this square size (``imagefolder``; default: keep the files' size,
     which must then agree). ``channels``: 1 or 3 (``imagefolder``; default: 1 if every image is
-    grayscale, else 3).
+    grayscale, else 3). ``metric``: the metric that reports, the AULC and the cost table
+    use, one of the task's (classification: ``accuracy``, ``balanced_accuracy``, ``auroc``);
+    default: the task's own.
     """
 
     name: str = "digits"
@@ -40,6 +42,7 @@ class DataSettings:
     validation: int = 0
     image_size: int | None = None
     channels: int | None = None
+    metric: str | None = None
 
     def resolved_root(self) -> Path:
         if self.root is not None:

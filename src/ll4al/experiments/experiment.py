@@ -139,7 +139,7 @@ def run_experiment(
 
     recipe = LearnerRecipe(
         config.model,
-        data_set(config.data.name).task(),
+        data_set(config.data.name).task().with_metric(config.data.metric),
         data.num_outputs,
         data.in_channels,
         example_input=data.train.inputs(torch.arange(2)),

@@ -14,7 +14,7 @@ def validate_config(config: ExperimentConfig) -> None:
     check_name(config.name)
     if not config.seeds or not config.strategies:
         raise ConfigError("at least one seed and one strategy are needed")
-    task = data_set(config.data.name).task()
+    task = data_set(config.data.name).task().with_metric(config.data.metric)
     check_strategies(config.strategies, task, f"data set {config.data.name!r}")
     check_training(config.model, config.train, task)
     check_runtime(config.device, config.precision)

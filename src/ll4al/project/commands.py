@@ -168,8 +168,8 @@ def add_images(project: Project, progress: bool = True, log: Log = print) -> int
 
 
 def check_settings(settings: ProjectSettings) -> None:
-    labels = LABEL_KINDS[settings.task](settings.classes)
-    task = labels.task()
+    labels = LABEL_KINDS[settings.task](settings.classes).with_metric(settings.metric)
+    task = labels.task()  # checks the metric against the task's choices
     check_strategies([settings.strategy], task, f"a {settings.task} project")
     check_training(settings.model, settings.train, task)
     check_runtime(settings.device, settings.precision)

@@ -42,7 +42,8 @@ class Project:
         self.folder = Path(folder)
         self.settings = settings
         self.store = store
-        self.labels = LABEL_KINDS[settings.task](settings.classes)
+        # the project's metric (None: the task's own), known without importing the task
+        self.labels = LABEL_KINDS[settings.task](settings.classes).with_metric(settings.metric)
 
     @cached_property
     def task(self) -> TaskAdapter:

@@ -56,6 +56,9 @@ class ProjectSettings:
     channels: int = 3
     #: How high-bit images and DICOM become 8 bits (``ll4al.data.intensity.MAPPINGS``).
     intensity: str = "auto"
+    #: The metric status, the page's curve and each round report (None: the task's own);
+    #: classification: accuracy, balanced_accuracy or auroc.
+    metric: str | None = None
     strategy: str = "learning-loss-balanced"
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)

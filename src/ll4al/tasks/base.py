@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from ll4al.config import ConfigError
+
 
 class MetricError(ValueError):
     """A metric that cannot be computed on this evaluation set (e.g. detection mAP with no
@@ -33,8 +35,25 @@ class TaskAdapter(ABC):
     lists of dicts for detection): only the adapter looks inside them.
     """
 
-    #: The primary metric, a key of ``metrics``: the one printed per cycle and reported.
-    metric_name: ClassVar[str]
+    #: The primary metric, a key of ``metrics``: the one printed per cycle and reported
+    #: (an instance may name another of ``metric_choices``: ``with_metric``).
+    metric_name: str
+    #: The metrics that may be named as the primary one (``data.metric``, a project's
+    #: ``metric``); by default only ``metric_name``.
+    metric_choices: ClassVar[tuple[str, ...]] = ()
+
+    def with_metric(self, name: str | None) -> TaskAdapter:
+        """This task reporting ``name`` as its primary metric (None: the default); the
+        reports, the AULC and the cost table follow it."""
+        if name is not None and name != self.metric_name:
+            choices = self.metric_choices or (self.metric_name,)
+            if name not in choices:
+                raise ConfigError(
+                    f"metric {name!r} is not one of {type(self).__name__}'s: {', '.join(choices)}"
+                )
+            self.metric_name = name
+        return self
+
     #: The name of the training-time augmentation ``augment`` applies (``train.augment``), or
     #: None for a task without one.
     augmentation: ClassVar[str | None] = None

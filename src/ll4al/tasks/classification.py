@@ -1,4 +1,5 @@
-"""Classification: cross-entropy per sample, accuracy, pad-and-crop plus flip augmentation."""
+"""Classification: cross-entropy per sample, accuracy, balanced accuracy, per-class recall and
+(two classes) AUROC, pad-and-crop plus flip augmentation."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ll4al.tasks.base import TaskAdapter
+from ll4al.tasks.base import MetricError, TaskAdapter
 
 
 class ClassificationTask(TaskAdapter):
-    """Cross-entropy per sample; accuracy; pad-and-crop plus flip augmentation."""
+    """Cross-entropy per sample; accuracy and, for imbalanced data (a rare finding among
+    normal scans), balanced accuracy, per-class recall and (two classes) AUROC, any of which
+    can be the reported metric; pad-and-crop plus flip augmentation."""
 
     metric_name = "accuracy"
+    metric_choices = ("accuracy", "balanced_accuracy", "auroc")
     augmentation = "crop-flip"
 
     def collate_targets(self, labels: Sequence[Any], device: torch.device) -> torch.Tensor:
@@ -31,8 +35,28 @@ class ClassificationTask(TaskAdapter):
     def metrics(
         self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]
     ) -> dict[str, float]:
-        correct = sum(int((o.argmax(1) == t).sum()) for o, t in zip(outputs, targets, strict=True))
-        return {"accuracy": correct / max(1, sum(len(t) for t in targets))}
+        """``accuracy``; ``balanced_accuracy`` (the mean recall over the classes present);
+        ``recall_<k>`` of each class ``k`` present; ``auroc`` with two classes, both present
+        (scikit-learn's, on the second class's probability)."""
+        from sklearn.metrics import balanced_accuracy_score, recall_score, roc_auc_score
+
+        if not targets:
+            return {"accuracy": 0.0}
+        scores = torch.cat([o.float().softmax(dim=1) for o in outputs]).cpu().numpy()
+        truth = torch.cat(list(targets)).cpu().numpy()
+        predicted = scores.argmax(1)
+        present = sorted(set(truth.tolist()))
+        result = {
+            "accuracy": float((predicted == truth).mean()),
+            "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
+        }
+        recalls = recall_score(truth, predicted, labels=present, average=None, zero_division=0)
+        result.update({f"recall_{k}": float(r) for k, r in zip(present, recalls, strict=True)})
+        if scores.shape[1] == 2 and len(present) == 2:
+            result["auroc"] = float(roc_auc_score(truth, scores[:, 1]))
+        elif self.metric_name == "auroc":
+            raise MetricError("auroc needs two classes, both in the evaluation set")
+        return result
 
     def predict_labels(self, output: torch.Tensor) -> list[int]:
         return output.argmax(dim=1).tolist()

@@ -5,14 +5,32 @@ decode the model's guess. Free of torch, so that ``ll4al import`` and ``status``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ll4al.tasks.classification import ClassificationTask
     from ll4al.tasks.detection import DetectionTask
 
+Kind = TypeVar("Kind", bound="LabelKind")
 
-class ClassLabels:
+
+class LabelKind:
+    """What every label kind has: the primary metric, known without importing the task."""
+
+    #: The task's ``metric_name`` (or the project's ``metric``), known without importing the
+    #: task (a test pins the two).
+    metric_name: str
+
+    def with_metric(self: Kind, name: str | None) -> Kind:
+        """This kind reporting ``name`` (a project's ``metric``; None: the task's own), so
+        ``status`` and the page name the metric the rounds report; ``task()`` passes it to
+        ``TaskAdapter.with_metric``, which refuses a name that is not one of the task's."""
+        if name is not None:
+            self.metric_name = name
+        return self
+
+
+class ClassLabels(LabelKind):
     """A labeling project's classification labels: a class name per image.
 
     Stored as the name (readable in exports, stable if classes are reordered); trained on as
@@ -20,7 +38,6 @@ class ClassLabels:
     """
 
     task_name = "classification"
-    #: The task's ``metric_name``, known without importing it (a test pins the two).
     metric_name = "accuracy"
 
     def __init__(self, classes: Sequence[str]) -> None:
@@ -29,7 +46,7 @@ class ClassLabels:
     def task(self) -> ClassificationTask:
         from ll4al.tasks.classification import ClassificationTask
 
-        return ClassificationTask()
+        return ClassificationTask().with_metric(self.metric_name)
 
     def problem(self, value: Any, width: int, height: int) -> str | None:
         """Why ``value`` is not a label of this project, or None if it is."""
@@ -46,7 +63,7 @@ class ClassLabels:
         return self.classes[int(guess)]
 
 
-class BoxLabels:
+class BoxLabels(LabelKind):
     """A labeling project's detection labels: ``{"boxes": [[x1, y1, x2, y2], ...], "labels":
     [class names]}`` in pixels of the original image (continuous coordinates).
 
@@ -65,7 +82,7 @@ class BoxLabels:
     def task(self) -> DetectionTask:
         from ll4al.tasks.detection import DetectionTask
 
-        return DetectionTask(self.classes)
+        return DetectionTask(self.classes).with_metric(self.metric_name)
 
     def problem(self, value: Any, width: int, height: int) -> str | None:
         """Why ``value`` is not a label of this project, or None if it is."""
