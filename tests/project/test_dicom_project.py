@@ -168,3 +168,26 @@ def test_init_warns_when_evaluation_shares_patients_with_the_pool(tmp_path, caps
     assert "4MR1" not in out  # how many, never which
     assert main(init_args(tmp_path / "p2", images, "--eval", str(apart))) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_spread_keeps_one_scan_from_filling_a_batch(tmp_path, capsys):
+    from ll4al.al.spread import spread
+
+    # ranked 0..5; samples 0, 1, 2 one series, 3 and 4 another, 5 alone (None)
+    groups = ["a", "a", "a", "b", "b", None]
+    assert spread([0, 1, 2, 3, 4, 5], groups, 4).tolist() == [0, 3, 5, 1]
+    assert spread([2, 1, 0], groups, 2).tolist() == [2, 1]  # one group: rank order
+
+    images = dicom_folder(tmp_path / "images", FILES)
+    series = {}
+    for spread_by in ("none", "series"):
+        project = tmp_path / spread_by
+        args = init_args(project, images, "--set", f"active.spread={spread_by}")
+        assert main(args) == 0
+        assert main(["query", str(project), "--k", "5", "--quiet"]) == 0
+        of_sample = {row[0]: row[3] for row in table(project, "sample_groups")}
+        batch = [row[1] for row in table(project, "batch_items")]
+        series[spread_by] = [of_sample[s] for s in batch]
+    assert len(set(series["series"])) == 5  # five series among the 16 samples: one each
+    assert len(set(series["none"])) < 5  # the 10-frame series takes several places
+    assert "batch spread by series: 5 different among its 5 images" in capsys.readouterr().out

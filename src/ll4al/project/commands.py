@@ -18,6 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
+from ll4al.al.spread import SPREADS
 from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_settings
 from ll4al.data.dicom import dicom_groups, folder_patients, split_frame
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
@@ -185,3 +186,5 @@ def check_settings(settings: ProjectSettings) -> None:
         raise ConfigError(
             f"active.first must be one of {', '.join(rules)}, got {settings.active.first!r}"
         )
+    if settings.active.spread not in SPREADS:
+        raise ConfigError(f"active.spread must be one of {', '.join(SPREADS)}")

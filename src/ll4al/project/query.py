@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ll4al.al.session import Batch, Session
+from ll4al.al.spread import CANDIDATES_PER_PLACE, spread
 from ll4al.al.training import NonFiniteLossError
 from ll4al.distributed import world
 from ll4al.files import atomic_path, write_json_atomic
@@ -48,15 +49,25 @@ def query(
     if not unlabeled:
         raise ProjectError("every image has a label: nothing left to propose")
     k = min(k, unlabeled)
+    level = settings.active.spread
+    wanted = k if level == "none" else min(unlabeled, k * CANDIDATES_PER_PLACE)
     if len(pool.labeled) < settings.active.initial:
         rule = project.first_batch_rule()
-        batch = session.initial_batch(pool, k, rule)
+        batch = session.initial_batch(pool, wanted, rule)
         drawn = "a random draw" if rule == "random" else "the most typical images (TypiClust)"
         log(f"{len(pool.labeled)} labels < initial {settings.active.initial}: {drawn}")
+        learner = None
     else:
         round_index = sum(1 for b in project.store.batches() if b["round"] is not None)
         learner = _learner_for_round(project, session, evaluation, pool, round_index, log)
-        batch = session.propose(learner, pool, round_index, k, settings.active.subset)
+        batch = session.propose(learner, pool, round_index, wanted, settings.active.subset)
+    if level != "none":
+        of_sample = project.store.groups(level)
+        groups = [of_sample.get(s.id) or None for s in project.pool_samples()]  # "": unknown
+        batch.indices = spread(batch.indices, groups, k)
+        known = {groups[i] for i in batch.indices} - {None}
+        log(f"batch spread by {level}: {len(known)} different among its {k} images")
+    if learner is not None:
         session.describe(learner, batch)
     if not world().is_main:  # under torchrun the ranks scored; rank 0 writes
         return project.folder / "batches"

@@ -36,11 +36,13 @@ class ProjectActiveSettings:
     """``initial``: labels drawn before a model chooses; ``subset``: how many random
     unlabeled images each query scores; ``first``: how those first labels are drawn,
     ``random``, ``typical`` (TypiClust on the encoder's embeddings) or ``auto`` (typical where
-    the project has an encoder)."""
+    the project has an encoder); ``spread``: ``patient`` or ``series`` spreads a batch over
+    the DICOM patients or series (``ll4al.al.spread``), ``none`` does not."""
 
     initial: int = 100
     subset: int = 10000
     first: str = "auto"
+    spread: str = "none"
 
 
 @dataclass
