@@ -97,6 +97,15 @@ SMOKE: dict[str, Smoke] = {
             r"\| [0-2]/2 \|$",
         ],
     ),
+    "spread.py": Smoke(
+        args=["--patients", "12", "--slices", "3", "--k", "6", "--rounds", "2", "--seeds", "1"]
+        + ["--epochs", "1", "--width", "0.25"],
+        expect=[
+            rf"^none +1 +12 +\d+\.\d +{NUMBER} ± {NUMBER}$",
+            rf"^patient +1 +12 +6\.0 +{NUMBER} ± {NUMBER}$",  # six patients in a batch of six
+            r"^final accuracy, patient - none: [+-]\d\.\d{4} \(per seed: .*\)$",
+        ],
+    ),
     "label_balance.py": Smoke(
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo

@@ -106,7 +106,7 @@ def test_a_dicom_project_runs_from_init_to_export(tmp_path, capsys):
     assert main(["query", str(project), "--k", "6", "--quiet"]) == 0  # a random draw
     app = create_app(project, "radiologist")
     app.testing = True
-    served = []
+    served, windows = [], []
     with app.test_client() as client:
         state = client.get("/api/state").get_json()
         batch = [item["sample"] for item in state["items"]]
@@ -120,8 +120,9 @@ def test_a_dicom_project_runs_from_init_to_export(tmp_path, capsys):
             shown = Image.open(io.BytesIO(response.data)).convert("L")
             as_trained = np.asarray(shown.resize((SIZE, SIZE), resample=2))
             assert np.array_equal(as_trained, training[ids.index(sample), 0])  # the same image
-            lung = client.get(url, query_string={"window": "lung"}).data
+            lung = client.get(url, query_string={"window": "lung"}).data  # the W key
             served.append(lung)
+            windows.append(lung != response.data)
             answer = {
                 "batch": 1,
                 "sample": sample,
@@ -130,6 +131,7 @@ def test_a_dicom_project_runs_from_init_to_export(tmp_path, capsys):
             }
             headers = {"X-CSRF-Token": app.config["LL4AL_CSRF_TOKEN"]}
             assert client.post("/api/label", json=answer, headers=headers).status_code == 201
+        assert any(windows) and state["windows"][:3] == ["auto", "file", "percentile"]
         wrong = client.get("/image/" + quote(batch[0]), query_string={"window": "x"})
         assert wrong.status_code == 400
         served += [client.get(page).data for page in ("/", "/status", "/api/status")]
