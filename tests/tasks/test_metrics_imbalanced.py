@@ -73,3 +73,34 @@ def test_a_config_naming_an_unknown_metric_is_refused():
     config.data.metric = "precision"
     with pytest.raises(ConfigError, match="metric 'precision'"):
         validate_config(config)
+
+
+def test_a_project_names_its_metric(tmp_path):
+    from PIL import Image
+
+    from ll4al.project.commands import init_project
+    from ll4al.project.project import Project
+
+    for n in range(3):
+        Image.new("L", (8, 8), 40 * n).save(tmp_path / f"{n}.png")
+
+    def init(name: str, classes: list[str], metric: str) -> None:
+        options = {"image_size": 8, "active": {"initial": 2}}
+        overrides = [f"metric={metric}"]
+        init_project(
+            tmp_path / name,
+            tmp_path,
+            "classification",
+            classes,
+            options,
+            overrides,
+            log=print,
+            progress=False,
+        )
+
+    with pytest.raises(ConfigError, match="metric auroc needs two classes, got 3"):
+        init("three", ["a", "b", "c"], "auroc")
+    init("two", ["normal", "finding"], "auroc")
+    project = Project.open(tmp_path / "two")
+    assert project.task.metric_name == "auroc"
+    project.close()

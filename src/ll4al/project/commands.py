@@ -175,6 +175,8 @@ def check_settings(settings: ProjectSettings) -> None:
     check_training(settings.model, settings.train, task)
     check_runtime(settings.device, settings.precision)
     check_mapping(settings.intensity)
+    if settings.metric == "auroc" and len(settings.classes) != 2:
+        raise ConfigError(f"metric auroc needs two classes, got {len(settings.classes)}")
     if settings.channels not in (1, 3):
         raise ConfigError(f"channels must be 1 or 3, got {settings.channels!r}")
     if not isinstance(settings.image_size, int) or settings.image_size < 8:
