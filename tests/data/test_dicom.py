@@ -131,6 +131,14 @@ def test_an_undecodable_syntax_is_one_line_naming_file_and_syntax(tmp_path):
     assert str(tmp_path / "video.dcm") in message and "MPEG2" in message
 
 
+def test_a_truncated_file_is_an_error_naming_it(tmp_path):
+    from ll4al.files import CorruptFileError
+
+    shutil.copy(dicom_file("MR_truncated.dcm"), tmp_path / "cut.dcm")
+    with pytest.raises(CorruptFileError, match=r"cut\.dcm: unreadable pixel data \(The number"):
+        decode_one(tmp_path / "cut.dcm", "auto")
+
+
 def test_the_header_keeps_patient_study_and_series():
     info = dicom_info(dicom_file("MR_small.dcm"))
     ds = pydicom.dcmread(dicom_file("MR_small.dcm"))

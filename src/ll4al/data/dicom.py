@@ -135,6 +135,8 @@ def read_frame(path: Path, frame: int | None):
             f"{path}: no installed decoder reads its transfer syntax {name} ({syntax}); "
             "see README: DICOM for the decoders (pip install 'll4al[dicom]')"
         ) from None
+    except (ValueError, EOFError) as err:  # truncated or inconsistent pixel data
+        raise CorruptFileError(f"{path}: unreadable pixel data ({err})") from None
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         return array.astype(np.float64), ds
     return np.asarray(apply_modality_lut(array, ds), dtype=np.float64), ds
