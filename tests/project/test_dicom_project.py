@@ -193,3 +193,17 @@ def test_spread_keeps_one_scan_from_filling_a_batch(tmp_path, capsys):
     assert len(set(series["series"])) == 5  # five series among the 16 samples: one each
     assert len(set(series["none"])) < 5  # the 10-frame series takes several places
     assert "batch spread by series: 5 different among its 5 images" in capsys.readouterr().out
+
+
+def test_add_registers_new_dicom_frames_with_their_groups(tmp_path):
+    images = dicom_folder(tmp_path / "images", {"ct/small.dcm": "CT_small.dcm"})
+    project = tmp_path / "project"
+    assert main(init_args(project, images)) == 0
+    dicom_folder(images, {"mr/series.dcm": "emri_small.dcm"})
+    assert main(["add", str(project)]) == 0
+    rows = table(project, "sample_groups")
+    assert {row[0] for row in rows} == {
+        "ct/small.dcm",
+        *[f"mr/series.dcm#{n}" for n in range(1, 11)],
+    }
+    assert len({row[3] for row in rows}) == 2  # two series
