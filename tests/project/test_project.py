@@ -599,6 +599,37 @@ def test_label_kinds_name_their_task_and_its_metric():
         assert labels.task_name == name and labels.metric_name == labels.task().metric_name
 
 
+def test_status_and_the_labeling_page_name_the_projects_metric(tmp_path):
+    """A project's ``metric`` is the one its label kind names (status and the page know it
+    without importing the task), its task reports, and check_settings checks."""
+    from dataclasses import replace
+
+    from ll4al.config import ConfigError
+    from ll4al.project.commands import check_settings
+    from ll4al.project.status import format_status, status
+    from ll4al.project.web import create_app
+    from ll4al.tasks import LABEL_KINDS
+
+    from .web_helpers import digits_project
+
+    folder, _ = digits_project(tmp_path)
+    project = Project.open(folder)
+    project.settings.metric = "balanced_accuracy"
+    project.settings.save(folder)
+    project.close()
+    project = Project.open(folder)
+    metrics = {"accuracy": 0.5, "balanced_accuracy": 0.25}
+    project.store.save_round(0, 2, "digest", "round-000.pt", metrics, 1.0)
+    assert project.labels.metric_name == project.task.metric_name == "balanced_accuracy"
+    shown = format_status(project, status(project))
+    assert "balanced_accuracy 0.2500 on the evaluation set" in shown
+    with pytest.raises(ConfigError, match="metric 'recall_0' is not one of"):
+        check_settings(replace(project.settings, metric="recall_0"))
+    project.close()
+    assert LABEL_KINDS["classification"](["a", "b"]).metric_name == "accuracy"  # kind untouched
+    assert create_app(folder, "ana").extensions["ll4al"].metric == "balanced_accuracy"
+
+
 def test_accept_labels_checks_every_label_before_writing_any(tmp_path):
     """Every label writer stores through accept_labels, whose check no writer can skip."""
     from ll4al.project.accept import LabelRefused, accept_labels
