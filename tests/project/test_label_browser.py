@@ -135,10 +135,11 @@ def test_label_by_click_and_key_undo_skip_and_resume(browser, served):
             By.CSS_SELECTOR, f'button.class[data-class="{truth(order[i])}"]'
         ).click()
         wait_for(order[i + 1])
-    for i in range(5, 8):  # three by keys: 1-9, or the filter for the tenth class
-        index = int(truth(order[i]))
-        press(str(index + 1)) if index < 9 else press("/", truth(order[i]), Keys.ENTER)
+    for i in range(5, 7):  # two by their digit's key, one through the filter
+        press(truth(order[i]))
         wait_for(order[i + 1])
+    press("/", truth(order[7]), Keys.ENTER)
+    wait_for(order[8])
     assert progress() == "8 / 12"
 
     driver.find_element(By.ID, "undo").click()  # undo the eighth: back to it
@@ -161,6 +162,50 @@ def test_label_by_click_and_key_undo_skip_and_resume(browser, served):
     assert all(r["annotator"] == ANNOTATOR and r["source"] == "web" for r in labels)
     assert all(r["batch"] == 1 for r in labels)
     assert all(0.1 <= r["seconds"] < 60 for r in labels), [r["seconds"] for r in labels]
+
+
+def test_digit_classes_are_labeled_by_their_own_key(browser, tmp_path):
+    """Classes named 0-9: the key pressed is the class stored, and every button shows its key."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        from werkzeug.serving import make_server
+
+        from ll4al.project.web import create_app
+    except ImportError:
+        _needs('flask (pip install -e ".[web]")')
+    folder, order = digits_project(tmp_path, count=20, batch=20, name="digits")  # 0-9 twice
+    assert sorted({truth(s) for s in order}) == [str(d) for d in range(10)]
+    server = make_server("127.0.0.1", 0, create_app(folder, ANNOTATOR), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    driver = browser
+    try:
+        driver.get(f"http://127.0.0.1:{server.server_port}/")
+
+        def wait_for(sample: str | None) -> None:
+            WebDriverWait(driver, 15).until(
+                lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-sample") == sample
+            )
+
+        wait_for(order[0])
+        keys = {
+            b.get_attribute("data-class"): b.find_element(By.TAG_NAME, "kbd").text
+            for b in driver.find_elements(By.CSS_SELECTOR, "button.class")
+        }
+        assert keys == {str(d): str(d) for d in range(10)}
+        for i, sample in enumerate(order):
+            ActionChains(driver).send_keys(truth(sample)).perform()
+            wait_for(order[i + 1] if i + 1 < len(order) else None)
+        assert browser_errors(driver) == []
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+    labels = stored_labels(folder)
+    assert [(r["sample"], r["value"]) for r in labels] == [(s, truth(s)) for s in order]
 
 
 def save_screenshot(png: bytes) -> None:

@@ -83,8 +83,9 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
         "label",
         help="label the open batch in the browser (needs ll4al[web])",
         description="Serve a labeling page for the project's open batch: the image, the "
-        "model's guess and score, a button per class (keys 1-9), skip and undo. Every answer "
-        "is stored at once; reopening the page resumes at the first unanswered image.",
+        "model's guess and score, a button per class (keys 0-9; a class named 0-9 gets that "
+        "key), skip and undo. Every answer is stored at once; reopening the page resumes at the "
+        "first unanswered image.",
     )
     lab.add_argument("project")
     lab.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")

@@ -13,6 +13,9 @@
   const mode = new URLSearchParams(location.search).get("mode") === "mine" ? "mine" : "batch";
   const COLORS = ["#f97316", "#22c55e", "#3b82f6", "#e11d48", "#a855f7", "#eab308", "#14b8a6",
     "#ec4899", "#84cc16", "#0ea5e9"];
+  // The answer keys in keyboard order. A class named as one of them gets that key, so an expert
+  // who presses the grade they mean (Kellgren-Lawrence 0-4, BI-RADS 0-6) gets that grade.
+  const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
 
   let state = null; // GET api/state
   let items = []; // the batch's images, in rank order
@@ -245,9 +248,18 @@
     for (const button of document.querySelectorAll("#classes button.class")) {
       button.hidden = query !== "" && !button.dataset.class.toLowerCase().includes(query);
     }
-    visibleButtons().forEach((button, k) => {
-      button.querySelector("kbd").textContent = k < 9 ? String(k + 1) : "";
+    const shown = visibleButtons();
+    const keys = assignKeys(shown.map((button) => button.dataset.class));
+    shown.forEach((button, k) => {
+      button.dataset.key = keys[k];
+      button.querySelector("kbd").textContent = keys[k];
     });
+  }
+
+  function assignKeys(names) {
+    // A name that is a key keeps it; the other names take the keys left, in order ("" past ten).
+    const free = KEYS.filter((key) => !names.includes(key));
+    return names.map((name) => (KEYS.includes(name) ? name : free.shift() || ""));
   }
 
   function clearFilter() {
@@ -523,8 +535,8 @@
     }
     if (target instanceof HTMLInputElement || target instanceof HTMLSelectElement) return;
     const key = event.key;
-    if (/^[1-9]$/.test(key)) {
-      const button = visibleButtons()[Number(key) - 1];
+    if (KEYS.includes(key)) {
+      const button = visibleButtons().find((b) => b.dataset.key === key);
       if (button) {
         event.preventDefault();
         button.click();
@@ -572,13 +584,13 @@
       $("box-list").hidden = false;
       $("threshold-row").hidden = false;
       chooseClass(0);
-      $("keys").textContent = "Drag on the image to draw a box of the chosen class. Keys: 1-9 class " +
+      $("keys").textContent = "Drag on the image to draw a box of the chosen class. Keys: a class's number " +
         "(relabels the selected box), Enter accept, Delete remove the selected box, S skip, U undo, " +
         "W window.";
     } else {
       $("keys").textContent = state.classes.length > 9
-        ? "Keys: 1-9 the classes shown, / filter (Enter picks), S skip, U undo, W window."
-        : "Keys: 1-9 the classes, S skip, U undo, W window.";
+        ? "Keys: the number on a class shown, / filter (Enter picks), S skip, U undo, W window."
+        : "Keys: the number on a class, S skip, U undo, W window.";
     }
     if (state.batch) {
       const source = state.batch.round === null ? "random draw"
