@@ -11,6 +11,8 @@ import io
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,26 +65,32 @@ def browser():
         driver.quit()
 
 
-@pytest.fixture
-def served(tmp_path):
-    """A digits project with a 12-image batch, served on a free localhost port."""
+@contextmanager
+def serving(folder: Path, **options) -> Iterator[str]:
+    """The project's labeling page on a free localhost port: its URL while open."""
     try:
         from werkzeug.serving import make_server
 
         from ll4al.project.web import create_app
     except ImportError:
         _needs('flask (pip install -e ".[web]")')
-    folder, order = digits_project(tmp_path, count=40, batch=12, name="digits")
-    app = create_app(folder, ANNOTATOR, trusted_hosts=["127.0.0.1", "localhost"])
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(folder, ANNOTATOR, **options), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield folder, order, f"http://127.0.0.1:{server.server_port}/"
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A digits project with a 12-image batch, served on a free localhost port."""
+    folder, order = digits_project(tmp_path, count=40, batch=12, name="digits")
+    with serving(folder, trusted_hosts=["127.0.0.1", "localhost"]) as url:
+        yield folder, order, url
 
 
 def truth(sample: str) -> str:
@@ -170,20 +178,11 @@ def test_digit_classes_are_labeled_by_their_own_key(browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        from werkzeug.serving import make_server
-
-        from ll4al.project.web import create_app
-    except ImportError:
-        _needs('flask (pip install -e ".[web]")')
     folder, order = digits_project(tmp_path, count=20, batch=20, name="digits")  # 0-9 twice
     assert sorted({truth(s) for s in order}) == [str(d) for d in range(10)]
-    server = make_server("127.0.0.1", 0, create_app(folder, ANNOTATOR), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     driver = browser
-    try:
-        driver.get(f"http://127.0.0.1:{server.server_port}/")
+    with serving(folder) as url:
+        driver.get(url)
 
         def wait_for(sample: str | None) -> None:
             WebDriverWait(driver, 15).until(
@@ -200,10 +199,6 @@ def test_digit_classes_are_labeled_by_their_own_key(browser, tmp_path):
             ActionChains(driver).send_keys(truth(sample)).perform()
             wait_for(order[i + 1] if i + 1 < len(order) else None)
         assert browser_errors(driver) == []
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
     labels = stored_labels(folder)
     assert [(r["sample"], r["value"]) for r in labels] == [(s, truth(s)) for s in order]
 
@@ -227,22 +222,13 @@ def test_detection_accept_delete_relabel_and_draw_a_box(browser, tmp_path):
 
     from .web_helpers import boxes_project
 
-    try:
-        from werkzeug.serving import make_server
-
-        from ll4al.project.web import create_app
-    except ImportError:
-        _needs('flask (pip install -e ".[web]")')
     folder, order = boxes_project(tmp_path)
     guesses = {
         r["sample"]: r["guess"] for r in _batch_items(folder)
     }  # {"boxes": [[x1, y1, x2, y2]], "labels": ["cell"], "scores": [0.9]}
-    server = make_server("127.0.0.1", 0, create_app(folder, ANNOTATOR), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     driver = browser
-    try:
-        driver.get(f"http://127.0.0.1:{server.server_port}/")
+    with serving(folder) as url:
+        driver.get(url)
 
         def wait_for(sample: str) -> None:
             WebDriverWait(driver, 15).until(
@@ -282,10 +268,6 @@ def test_detection_accept_delete_relabel_and_draw_a_box(browser, tmp_path):
         press(Keys.ENTER)
         wait_for(order[3])
         assert browser_errors(driver) == []
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
     labels = stored_labels(folder)
     assert [r["sample"] for r in labels] == order[:3]
