@@ -18,6 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
+from ll4al.al.fit_rule import AUTO_KEYS
 from ll4al.al.spread import SPREADS
 from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_settings
 from ll4al.data.dicom import dicom_groups, folder_patients, split_frame
@@ -30,6 +31,7 @@ from ll4al.project.labelstudio import labeling_config
 from ll4al.project.project import Project, ProjectError, file_checksum
 from ll4al.project.settings import SETTINGS_FILE, TASKS, ProjectSettings
 from ll4al.project.store import Sample, Store
+from ll4al.project.training import unpinned
 from ll4al.tasks import LABEL_KINDS
 
 Log = Callable[[str], None]
@@ -41,6 +43,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "image_size": 32,
         "model": {"name": "cifar-resnet18", "width": 0.25, "mode": "auto"},
         "train": {"epochs": 30, "milestones": [24], "stop_gradient_epoch": 0},
+        "train_auto": list(AUTO_KEYS),
     },
     "detection": {
         "image_size": 320,
@@ -53,6 +56,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
             "stop_gradient_epoch": 0,
             "augment": "flip",
         },
+        "train_auto": list(AUTO_KEYS),
     },
 }
 
@@ -100,6 +104,7 @@ def init_project(
     if values.get("evaluation"):
         values["evaluation"] = str(Path(values["evaluation"]).resolve())
     values = apply_overrides(values, overrides)
+    values["train_auto"] = unpinned(values["train_auto"], options, overrides)
     if "channels" not in values:
         values["channels"] = image_channels(images, paths)
     settings = build_settings(ProjectSettings, values, "")

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ll4al.files import file_lock
 from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
 from ll4al.project.store import Sample, Store
+from ll4al.project.training import round_train_settings
 from ll4al.tasks.labels import LABEL_KINDS
 
 if TYPE_CHECKING:  # the torch stack loads where a model is needed, not for status or import
@@ -189,10 +190,12 @@ class Project:
         )
 
     def session(
-        self, pool_data: ArrayDataset, strategy: str, progress: bool
+        self, pool_data: ArrayDataset, strategy: str, progress: bool, labeled: int
     ) -> tuple[Session, tuple[PoolData, list[Any]] | None]:
-        """The session of a round, and the evaluation set (data and labels) where there is one:
-        on the images, or in a frozen round on the cached embeddings of both."""
+        """The session of a round on ``labeled`` labels, and the evaluation set (data and
+        labels) where there is one: on the images, or in a frozen round on the cached
+        embeddings of both. The round trains as ``round_train_settings`` says for ``labeled``
+        labels (a frozen round's head too, less the image augmentation)."""
         from ll4al.al.checks import check_strategies
         from ll4al.al.session import Session
         from ll4al.encoders.frozen import Images, round_inputs
@@ -204,7 +207,7 @@ class Project:
         evaluation = self.evaluation_data(pool_data, progress)
         inputs = round_inputs(
             self.recipe(pool_data),
-            s.train,
+            round_train_settings(s, labeled),
             Images(pool_data, pool_data.content_digest()),
             None if evaluation is None else Images(evaluation[0], evaluation[0].content_digest()),
             need_embeddings=self.first_batch_rule() == "typical",
@@ -238,7 +241,7 @@ class Project:
             pool.labels_of(pool.labeled),
             with_lpm,
             model,
-            settings["train"],
+            asdict(round_train_settings(self.settings, len(pool.labeled))),
             settings["seed"],
         ]
         encoder = self._encoder_checksum()

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ll4al.al.fit_rule import training_record
 from ll4al.al.session import Batch, Session
 from ll4al.al.spread import CANDIDATES_PER_PLACE, spread
 from ll4al.al.training import NonFiniteLossError
@@ -19,6 +20,7 @@ from ll4al.project.csvlabels import write_batch_csv
 from ll4al.project.encoder import encoder_provenance
 from ll4al.project.labelstudio import tasks_json
 from ll4al.project.project import Project, ProjectError
+from ll4al.project.training import describe_training
 
 Log = Callable[[str], None]
 
@@ -44,7 +46,7 @@ def query(
         )
     pool_data = project.pool_data(progress)
     pool = project.training_pool()
-    session, evaluation = project.session(pool_data, strategy, progress)
+    session, evaluation = project.session(pool_data, strategy, progress, len(pool.labeled))
     unlabeled = len(pool.unlabeled)
     if not unlabeled:
         raise ProjectError("every image has a label: nothing left to propose")
@@ -84,7 +86,8 @@ def _learner_for_round(
 ):
     """The round's model: loaded if these labels already trained it, else trained and saved
     (so a query killed after training, or asked again, does not train again). Beside its
-    weights, ``round-NNN.json`` says how it was trained (mode, encoder, training)."""
+    weights, ``round-NNN.json`` says how it was trained (mode, encoder, training), and the
+    round's row records the training too (``rounds.training``)."""
     with_lpm = session.strategy.needs_loss_prediction
     digest = project.labels_digest(pool, with_lpm)
     path = project.weights_path(round_index, with_lpm)
@@ -100,15 +103,18 @@ def _learner_for_round(
     except NonFiniteLossError as err:
         raise ProjectError(f"training round {round_index} stopped: {err}; lower train.lr") from err
     seconds = time.perf_counter() - started
+    training = training_record(session.train_settings, len(pool.labeled))
     metrics = None
     if evaluation is not None:
         metrics = session.evaluate(learner, *evaluation)
     if world().is_main:
         with atomic_path(path) as tmp:
             torch.save(learner.model.state_dict(), tmp)
-        write_json_atomic(path.with_suffix(".json"), round_provenance(project, session, seconds))
+        write_json_atomic(
+            path.with_suffix(".json"), round_provenance(project, session, seconds, training)
+        )
         project.store.save_round(
-            round_index, len(pool.labeled), digest, path.name, metrics, seconds
+            round_index, len(pool.labeled), digest, path.name, metrics, seconds, training
         )
     shown = (
         ""
@@ -116,22 +122,28 @@ def _learner_for_round(
         else f", {project.task.metric_name} {metrics[project.task.metric_name]:.4f}"
     )
     log(f"round {round_index}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
+    log(f"round {round_index}: {describe_training(training)}")
     return learner
 
 
-def round_provenance(project: Project, session: Session, seconds: float) -> dict[str, Any]:
-    """How a round's model was trained, for ``status`` and for whoever audits the curve."""
+def round_provenance(
+    project: Project, session: Session, seconds: float, training: dict[str, Any]
+) -> dict[str, Any]:
+    """How a round's model was trained, for ``status`` and for whoever audits the curve:
+    ``training`` is the round's ``training_record``, the settings it used (the label-count
+    rule's where ``train_auto`` lists them; a frozen round's head's, without augmentation)."""
     model = project.model_settings()
-    train = session.train_settings
     return {
         "mode": model.mode,
         "network": session.recipe.model.name,
         "encoder": model.weights,
         "encoder_info": encoder_provenance(project) if model.weights else None,
-        "epochs": train.epochs,
-        "batch_size": train.batch_size,
-        "lr": train.lr,
-        "augment": train.augment,
+        "epochs": training["epochs"],
+        "batch_size": training["batch_size"],
+        "steps": training["steps"],
+        "lr": training["lr"],
+        "milestones": training["milestones"],
+        "augment": training["augment"],
         "seconds": round(seconds, 2),
     }
 

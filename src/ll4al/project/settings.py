@@ -65,6 +65,10 @@ class ProjectSettings:
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    #: The ``train`` settings each round fits to its label count (``ll4al.al.fit_rule``);
+    #: the others are used as written. New projects list the rule's keys the user did not set;
+    #: a project.yaml without this key (made before the rule) trains as written.
+    train_auto: list[str] = field(default_factory=list)
     active: ProjectActiveSettings = field(default_factory=ProjectActiveSettings)
     cost: CostSettings = field(default_factory=CostSettings)
     device: str = "auto"

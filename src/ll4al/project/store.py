@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     weights TEXT NOT NULL,          -- file name in the project's models/ folder
     metrics TEXT,                   -- JSON, on the evaluation set, if there is one
     train_seconds REAL NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    training TEXT                   -- JSON: batch, steps, schedule, augmentation used
 );
 """
 
@@ -125,6 +126,13 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._add_training_column()
+
+    def _add_training_column(self) -> None:
+        """Databases made before rounds recorded their training get the column (empty)."""
+        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(rounds)")}
+        if "training" not in columns:
+            self.db.execute("ALTER TABLE rounds ADD COLUMN training TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -323,10 +331,11 @@ class Store:
         weights: str,
         metrics: dict[str, float] | None,
         train_seconds: float,
+        training: dict[str, Any] | None = None,
     ) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     round,
                     labeled,
@@ -335,5 +344,6 @@ class Store:
                     None if metrics is None else json.dumps(metrics),
                     train_seconds,
                     now(),
+                    None if training is None else json.dumps(training),
                 ),
             )
