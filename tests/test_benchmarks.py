@@ -114,6 +114,17 @@ SMOKE: dict[str, Smoke] = {
             for name in ("learning-loss-balanced", "random")
         ],
     ),
+    "first_rounds.py": Smoke(
+        # digits only: 8 labels, the defaults against the rule (batch 4, 500 steps)
+        args=["--data", "digits", "--budgets", "8", "--seeds", "0", "--width", "0.0625"]
+        + ["--only", "defaults", "q4-s500", "--out", "{tmp}/first-rounds"],
+        expect=[
+            r"^digits n=8 seed=0 defaults: val [01]\.\d{4} test [01]\.\d{4} \(",
+            r"^digits n=8 test \(1 seeds\)$",
+            rf"^q4-s500 +{NUMBER} ± +{NUMBER} <- rule",
+            rf"^rule - defaults [+-]{NUMBER}, rule - best [+-]{NUMBER}$",
+        ],
+    ),
 }
 
 
