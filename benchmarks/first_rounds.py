@@ -63,6 +63,7 @@ GRID: dict[str, dict[str, Schedule]] = {
         ),
         "q4-s200": _rule(0.25, 4, 200),
         "q4-s500": _rule(0.25, 4, 500),
+        "q4-s1000": _rule(0.25, 4, 1000),
     },
     "detection": {
         "defaults": lambda base, n: base,
@@ -179,35 +180,54 @@ def _rows(path: Path) -> list[dict]:
 
 
 def table(out: Path) -> None:
-    """Per data set and budget, mean ± std (points, over seeds) of the test metric for every
-    schedule; the rule (``RULES``' schedule name) against the defaults and the grid's best."""
+    """Markdown tables, per split and task: mean ± std (points, over the seeds run) of every
+    schedule per data set and budget, the rule (``RULES``) against the defaults and the grid's
+    best; a cell with fewer seeds than the row says how many; detection also gives the share
+    of validation images with a proposed box."""
     rows = _rows(out / "results.jsonl")
-    cells: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    cells: dict[tuple, list[float]] = defaultdict(list)
     boxes: dict[tuple, list[float]] = defaultdict(list)
     for row in rows:
+        key = row["data"], row["labels"], row["schedule"]
         for split in ("val", "test"):
-            cells[row["data"], row["labels"], split][row["schedule"]].append(100 * row[split])
+            cells[(split, *key)].append(100 * row[split])
         if "val_with_boxes" in row:
-            boxes[row["data"], row["labels"], row["schedule"]].append(100 * row["val_with_boxes"])
-    rule_name = {
-        task: next(k for k, v in GRID[task].items() if _is_rule(v, RULES[task])) for task in GRID
-    }
-    for (name, n, split), by_schedule in sorted(cells.items()):
-        rule = rule_name[DATA[name][0]]
-        mean = {k: float(np.mean(v)) for k, v in by_schedule.items()}
-        best = max(mean, key=mean.get)
-        print(f"\n{name} n={n} {split} ({len(by_schedule.get('defaults', []))} seeds)")
-        for schedule, values in by_schedule.items():
-            mark = " <- rule" if schedule == rule else ""
-            mark += " (best)" if schedule == best else ""
-            share = boxes.get((name, n, schedule)) if split == "val" else None
-            extra = f"  images with boxes {np.mean(share):.0f}%" if share else ""
-            print(f"{schedule:<16} {mean[schedule]:6.1f} ± {np.std(values):4.1f}{extra}{mark}")
-        if rule in mean and "defaults" in mean:
-            print(
-                f"rule - defaults {mean[rule] - mean['defaults']:+.1f}, "
-                f"rule - best {mean[rule] - mean[best]:+.1f}"
+            boxes[key].append(100 * row["val_with_boxes"])
+    for split in ("val", "test"):
+        for task, grid in GRID.items():
+            rule = next(k for k, v in grid.items() if _is_rule(v, RULES[task]))
+            budgets = sorted(
+                {(d, n) for (s, d, n, _) in cells if s == split and DATA[d][0] == task}
             )
+            if not budgets:
+                continue
+            names = [f"{k} (rule)" if k == rule else k for k in grid]
+            print(f"\n{task}, {split}\n")
+            print(
+                "| data | labels | seeds | "
+                + " | ".join(names)
+                + " | rule - defaults | rule - best |"
+            )
+            print("|" + " --- |" * (len(grid) + 5))
+            for name, n in budgets:
+                runs = {k: cells[split, name, n, k] for k in grid if cells.get((split, name, n, k))}
+                seeds = max(len(v) for v in runs.values())
+                line = [name, str(n), str(seeds)]
+                for k in grid:
+                    values = runs.get(k)
+                    cell = "" if not values else f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+                    if values and len(values) < seeds:
+                        cell += f" ({len(values)})"
+                    if values and boxes.get((name, n, k)) and split == "val":
+                        cell += f", boxes {np.mean(boxes[name, n, k]):.0f}%"
+                    line.append(cell)
+                mean = {k: float(np.mean(v)) for k, v in runs.items()}
+                best = max(mean.values())
+                for other in (mean.get("defaults"), best):
+                    line.append(
+                        "" if rule not in mean or other is None else f"{mean[rule] - other:+.1f}"
+                    )
+                print("| " + " | ".join(line) + " |")
 
 
 def _is_rule(schedule: Schedule, rule: LabelRule) -> bool:

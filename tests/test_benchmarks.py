@@ -120,9 +120,10 @@ SMOKE: dict[str, Smoke] = {
         + ["--only", "defaults", "q4-s500", "--out", "{tmp}/first-rounds"],
         expect=[
             r"^digits n=8 seed=0 defaults: val [01]\.\d{4} test [01]\.\d{4} \(",
-            r"^digits n=8 test \(1 seeds\)$",
-            rf"^q4-s500 +{NUMBER} ± +{NUMBER} <- rule",
-            rf"^rule - defaults [+-]{NUMBER}, rule - best [+-]{NUMBER}$",
+            r"^\| data \| labels \| seeds \| defaults \| .*\| q4-s500 \(rule\) \|",
+            # the row: defaults' mean ± std, ..., rule - defaults, rule - best
+            rf"^\| digits \| 8 \| 1 \| {NUMBER} ± {NUMBER} \| .*\| [+-]{NUMBER} \| "
+            rf"[+-]{NUMBER} \|$",
         ],
     ),
 }
