@@ -115,12 +115,12 @@ SMOKE: dict[str, Smoke] = {
         ],
     ),
     "first_rounds.py": Smoke(
-        # digits only: 8 labels, the defaults against the rule (batch 4, 500 steps)
+        # digits only: 8 labels, the defaults against the rule (batch 4, 1,000 steps)
         args=["--data", "digits", "--budgets", "8", "--seeds", "0", "--width", "0.0625"]
-        + ["--only", "defaults", "q4-s500", "--out", "{tmp}/first-rounds"],
+        + ["--only", "defaults", "q4-s1000", "--out", "{tmp}/first-rounds"],
         expect=[
             r"^digits n=8 seed=0 defaults: val [01]\.\d{4} test [01]\.\d{4} \(",
-            r"^\| data \| labels \| seeds \| defaults \| .*\| q4-s500 \(rule\) \|",
+            r"^\| data \| labels \| seeds \| defaults \| .*\| q4-s1000 \(rule\) \|",
             # the row: defaults' mean ± std, ..., rule - defaults, rule - best
             rf"^\| digits \| 8 \| 1 \| {NUMBER} ± {NUMBER} \| .*\| [+-]{NUMBER} \| "
             rf"[+-]{NUMBER} \|$",

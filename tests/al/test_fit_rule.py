@@ -29,7 +29,7 @@ def test_few_labels_get_a_quarter_batch_and_a_floor_on_steps():
 
 def test_many_labels_train_as_the_protocol_says():
     for rule in RULES.values():
-        assert rule.apply(PROTOCOL, 4000) == PROTOCOL
+        assert rule.apply(PROTOCOL, 5000) == PROTOCOL
 
 
 def test_a_setting_left_out_of_auto_is_kept():
