@@ -95,3 +95,32 @@ def test_a_round_records_and_logs_the_training_it_used(digits, tmp_path, capsys)
     }
     logged = capsys.readouterr().out
     assert "round 0: batch 7, 15 steps in 3 epochs, lr 0.05, augment none" in logged
+
+
+def test_a_frozen_round_trains_its_head_by_the_rule(digits, tmp_path, monkeypatch):
+    """With an encoder the round trains a head on its embeddings: the head gets the rule's
+    batch and epochs too (without image augmentation), and round-NNN.json and the round's row
+    say so."""
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "frozen"
+    fast = [s for s in TRAINING if not s.startswith(("train.batch_size", "train.epochs"))]
+    fast = [s for s in fast if s != "train.augment=none"]  # crop-flip, for the head to drop
+    settings = [*fast, "active.subset=200", "model.mode=auto"]
+    assert main(init_digits_project(folder, digits, 30, settings)) == 0
+    assert main(["pretrain", str(folder), "--epochs", "1", "--limit", "128", "--quiet"]) == 0
+    assert main(["query", str(folder), "--k", "30", "--quiet"]) == 0
+    answers = answer_batch(folder / "batches" / "batch-001.csv", tmp_path / "answers.csv")
+    assert main(["import", str(folder), str(answers)]) == 0
+    assert main(["query", str(folder), "--k", "10", "--quiet"]) == 0
+    project = Project.open(folder)
+    assert project.settings.train.augment == "crop-flip"
+    record = json.loads(project.store.round_record(0)["training"])
+    weights = project.store.round_record(0)["weights"]
+    project.close()
+    # a quarter of 30 labels: batch 7, 5 steps an epoch; 1,000 steps at least: 200 epochs
+    assert (record["batch_size"], record["epochs"], record["steps"]) == (7, 200, 1000)
+    assert record["augment"] == "none"
+    trained = json.loads((folder / "models" / weights).with_suffix(".json").read_text())
+    assert trained["mode"] == "frozen" and trained["network"] == "mlp"
+    assert (trained["batch_size"], trained["epochs"], trained["steps"]) == (7, 200, 1000)
+    assert trained["augment"] == "none"

@@ -11,6 +11,7 @@ one transaction, so a bad file or a kill leaves the project as it was.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,9 @@ def init_project(
     paths = list_images(images)
     if not paths:
         raise ProjectError(f"no images (jpg, png, bmp, tiff, dcm) found under {images}")
-    values = _merge(
-        TASK_DEFAULTS.get(task, {}), {k: v for k, v in options.items() if v is not None}
+    values = _merge(  # a copy: --set must not change the defaults of the next init
+        copy.deepcopy(TASK_DEFAULTS.get(task, {})),
+        {k: v for k, v in options.items() if v is not None},
     )
     values.update(task=task, classes=classes, images=str(images), name=folder.name)
     if values.get("evaluation"):
