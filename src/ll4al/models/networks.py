@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ll4al.models.ssd import ssd300, ssdlite320
-
 
 class BasicBlock(nn.Module):
     """The two-conv residual block of ResNet-18."""
@@ -205,6 +203,18 @@ class StackedHourglass(nn.Module):
         return torch.stack(heatmaps, dim=1)
 
 
+def _ssd(name: str) -> Callable[..., nn.Module]:
+    """A builder of ``ll4al.models.ssd``, imported when first called: torchvision's detection
+    models take seconds to import, which every classification round would otherwise pay."""
+
+    def build(*args, **kwargs) -> nn.Module:
+        from ll4al.models import ssd
+
+        return getattr(ssd, name)(*args, **kwargs)
+
+    return build
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How to build a named target network and which of its layers the strategies read."""
@@ -228,13 +238,13 @@ MODELS: dict[str, ModelSpec] = {
     # SSD's backbone levels: the first two feed the heads from MobileNet / VGG, the extra
     # blocks add the coarser ones; learning-loss-diverse clusters the last MobileNet level.
     "ssdlite320": ModelSpec(
-        ssdlite320,
+        _ssd("ssdlite320"),
         [f"detector.backbone.features.{i}" for i in range(2)]
         + [f"detector.backbone.extra.{i}" for i in range(4)],
         embedding_layer="detector.backbone.features.1",
     ),
     "ssd300-vgg16": ModelSpec(
-        ssd300,
+        _ssd("ssd300"),
         ["detector.backbone.features"] + [f"detector.backbone.extra.{i}" for i in range(5)],
         embedding_layer="detector.backbone.extra.0",
     ),

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.cluster import kmeans_plusplus
 
 from ll4al.models.learner import Learner, PoolData
 from ll4al.tasks import TaskAdapter
@@ -116,6 +115,8 @@ def kmeans_pp(
     D^2 distribution is all zeros and scikit-learn repeats picks; those are replaced by the
     unpicked positions in ascending order, so the answer always holds K distinct positions.
     """
+    from sklearn.cluster import kmeans_plusplus  # on use: scikit-learn takes seconds to import
+
     seed = int(rng.integers(2**31 - 1))
     _, picked = kmeans_plusplus(
         points, k, sample_weight=weights, random_state=seed, n_local_trials=local_trials

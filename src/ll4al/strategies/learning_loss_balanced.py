@@ -43,7 +43,6 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from ll4al.strategies.base import QueryContext, QueryStrategy
 
@@ -75,6 +74,8 @@ def kmeans_labels(points: np.ndarray, clusters: int, rng: np.random.Generator) -
     seeded from ``rng``. Tied points that leave clusters empty only warn scikit-learn, which
     is silenced here: empty clusters simply get no picks."""
     clusters = max(1, min(clusters, len(points)))
+    from sklearn.cluster import KMeans  # on use: scikit-learn takes seconds to import
+
     seed = int(rng.integers(2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning on tied points

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 from ll4al.models.losses import ranking_accuracy
 from ll4al.strategies.base import QueryContext
@@ -80,6 +79,8 @@ def typicality(points: np.ndarray, k_nn: int = 20) -> np.ndarray:
     neighbours = min(k_nn, len(points) // 2)
     if neighbours == 0:
         return np.zeros(len(points))
+    from sklearn.neighbors import NearestNeighbors  # on use: scikit-learn is slow to import
+
     index = NearestNeighbors(n_neighbors=neighbours + 1).fit(points)
     distances, _ = index.kneighbors(points)  # column 0: the point itself (or a twin, also 0)
     return 1.0 / (distances[:, 1:].mean(axis=1) + 1e-5)
