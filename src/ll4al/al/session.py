@@ -28,6 +28,7 @@ from ll4al.models.learner import Learner, PoolData
 from ll4al.models.lpm import LearningLoss
 from ll4al.models.networks import MODELS, build_model, materialize
 from ll4al.models.weights import load_weights
+from ll4al.runtime import resolve_precision
 from ll4al.strategies import QueryStrategy
 from ll4al.tasks import TaskAdapter
 
@@ -48,6 +49,33 @@ class LearnerRecipe:
     device: torch.device
     precision: str = "fp32"
     eval_batch_size: int = 512
+
+    @classmethod
+    def for_pool(
+        cls,
+        model: ModelSettings,
+        task: TaskAdapter,
+        pool: PoolData,
+        *,
+        num_outputs: int,
+        in_channels: int,
+        device: torch.device,
+        precision: str,
+        eval_batch_size: int,
+    ) -> LearnerRecipe:
+        """The one way a run builds its recipe, the benchmark's and a project's alike: the
+        pool's first two inputs size the LPM, and ``precision`` as configured (``auto``) is
+        resolved for ``device``."""
+        return cls(
+            model,
+            task,
+            num_outputs,
+            in_channels,
+            example_input=pool.inputs(torch.arange(2)),
+            device=device,
+            precision=resolve_precision(precision, device),
+            eval_batch_size=eval_batch_size,
+        )
 
     def build(self, with_lpm: bool) -> Learner:
         """A newly initialised learner; the LPM is attached only for strategies that use it.

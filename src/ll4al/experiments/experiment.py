@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from tqdm.auto import tqdm
 
@@ -30,7 +29,7 @@ from ll4al.experiments.claims import job_claim
 from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, merge_results, read_results
 from ll4al.experiments.validation import validate_config
 from ll4al.files import CorruptFileError, file_lock, write_text_atomic
-from ll4al.runtime import resolve_precision, select_device
+from ll4al.runtime import select_device
 from ll4al.strategies import get_strategy
 
 
@@ -137,14 +136,14 @@ def run_experiment(
     if data.train.targets is None or data.test.targets is None:
         raise ConfigError("a simulated experiment needs the labels of the pool and test set")
 
-    recipe = LearnerRecipe(
+    recipe = LearnerRecipe.for_pool(
         config.model,
         data_set(config.data.name).task().with_metric(config.data.metric),
-        data.num_outputs,
-        data.in_channels,
-        example_input=data.train.inputs(torch.arange(2)),
+        data.train,
+        num_outputs=data.num_outputs,
+        in_channels=data.in_channels,
         device=device,
-        precision=resolve_precision(config.precision, device),
+        precision=config.precision,
         eval_batch_size=config.eval_batch_size,
     )
     inputs = round_inputs(

@@ -170,22 +170,19 @@ class Project:
         return rule
 
     def recipe(self, pool_data: ArrayDataset) -> LearnerRecipe:
-        import torch
-
         from ll4al.al.session import LearnerRecipe
         from ll4al.distributed import device_for
-        from ll4al.runtime import resolve_precision, select_device
+        from ll4al.runtime import select_device
 
         s = self.settings
-        device = device_for(select_device(s.device))  # under torchrun: this rank's GPU
-        return LearnerRecipe(
+        return LearnerRecipe.for_pool(
             self.model_settings(),
             self.task,
+            pool_data,
             num_outputs=len(s.classes),
             in_channels=s.channels,
-            example_input=pool_data.inputs(torch.arange(2)),
-            device=device,
-            precision=resolve_precision(s.precision, device),
+            device=device_for(select_device(s.device)),  # under torchrun: this rank's GPU
+            precision=s.precision,
             eval_batch_size=s.eval_batch_size,
         )
 

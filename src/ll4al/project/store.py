@@ -270,13 +270,13 @@ class Store:
         db: sqlite3.Connection,
         batch_id: int,
         strategy: str,
-        round: int | None,
+        round_index: int | None,
         items: Sequence[tuple[str, float | None, Any]],
     ) -> None:
         """A proposed batch: ``items`` are (sample, score, guess), most wanted first."""
         db.execute(
             "INSERT INTO batches (id, strategy, round, created) VALUES (?, ?, ?, ?)",
-            (batch_id, strategy, round, now()),
+            (batch_id, strategy, round_index, now()),
         )
         db.executemany(
             "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?)",
@@ -320,12 +320,12 @@ class Store:
     def model_rounds(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM rounds ORDER BY round").fetchall()
 
-    def round_record(self, round: int) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM rounds WHERE round = ?", (round,)).fetchone()
+    def round_record(self, round_index: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM rounds WHERE round = ?", (round_index,)).fetchone()
 
     def save_round(
         self,
-        round: int,
+        round_index: int,
         labeled: int,
         digest: str,
         weights: str,
@@ -337,7 +337,7 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    round,
+                    round_index,
                     labeled,
                     digest,
                     weights,
