@@ -175,6 +175,13 @@ def test_auto_mode_is_frozen_only_with_an_encoder():
     assert is_frozen(type(demo)(**{**demo.__dict__, "mode": "auto", "weights": "e.pt"}))
 
 
+def import_answers(project: Path, number: int) -> None:
+    """The scripted annotator labels batch ``number`` and its answers are imported."""
+    batch = project / "batches" / f"batch-{number:03d}.csv"
+    answers = answer_batch(batch, project.parent / f"answers-{number}.csv")
+    assert main(["import", str(project), str(answers)]) == 0
+
+
 def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     digits = export_digits(tmp_path / "digits")
     project = tmp_path / "project"
@@ -183,16 +190,7 @@ def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     assert main(args) == 0
     assert main(["query", str(project), "--k", "10", "--quiet"]) == 0
     assert "random draw" in capsys.readouterr().out  # no encoder yet: random
-    assert (
-        main(
-            [
-                "import",
-                str(project),
-                str(answer_batch(project / "batches" / "batch-001.csv", tmp_path / "a1.csv")),
-            ]
-        )
-        == 0
-    )
+    import_answers(project, 1)
 
     assert main(["pretrain", str(project), "--epochs", "1", "--limit", "128", "--quiet"]) == 0
     info = json.loads((project / "encoder" / "encoder.json").read_text())
@@ -203,16 +201,7 @@ def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["query", str(project), "--k", "10", "--quiet"]) == 0
     assert "typical" in capsys.readouterr().out  # an encoder: the rest of the first labels
-    assert (
-        main(
-            [
-                "import",
-                str(project),
-                str(answer_batch(project / "batches" / "batch-002.csv", tmp_path / "a2.csv")),
-            ]
-        )
-        == 0
-    )
+    import_answers(project, 2)
     assert main(["query", str(project), "--k", "10", "--quiet"]) == 0
     trained = json.loads((project / "models" / "round-000-lpm.json").read_text())
     assert trained["mode"] == "frozen" and trained["network"] == "mlp"
