@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ll4al.al.session import LearnerRecipe
 from ll4al.config import ConfigError
 from ll4al.distributed import world
-from ll4al.files import atomic_path, write_json_atomic
+from ll4al.files import atomic_path, file_checksum, write_json_atomic
 from ll4al.models.learner import PoolData
 from ll4al.models.networks import MODELS
 
@@ -35,14 +35,10 @@ _VERSION = 1
 
 def weights_checksum(path: str | Path) -> str:
     """sha256 of a checkpoint's bytes (an encoder retrained in place gets a new one)."""
-    digest = hashlib.sha256()
     try:
-        with open(Path(path).expanduser(), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return file_checksum(Path(path).expanduser())
     except OSError as err:
         raise ConfigError(f"encoder weights {path}: {err.strerror or err}") from None
-    return digest.hexdigest()
 
 
 def encoder_key(recipe: LearnerRecipe, images_key: str, count: int) -> dict[str, Any]:

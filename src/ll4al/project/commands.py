@@ -25,11 +25,11 @@ from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_
 from ll4al.data.dicom import dicom_groups, folder_patients, split_frame
 from ll4al.data.imagefolder import image_channels, image_size_of, list_images
 from ll4al.data.intensity import check_mapping
-from ll4al.files import write_text_atomic
+from ll4al.files import file_checksum, write_text_atomic
 from ll4al.project.accept import accept_labels
 from ll4al.project.label_import import check_records, read_label_file
 from ll4al.project.labelstudio import labeling_config
-from ll4al.project.project import Project, ProjectError, file_checksum
+from ll4al.project.project import Project, ProjectError
 from ll4al.project.settings import SETTINGS_FILE, TASKS, ProjectSettings
 from ll4al.project.store import Sample, Store
 from ll4al.project.training import unpinned

@@ -257,12 +257,3 @@ class Project:
 
     def weights_path(self, round_index: int, with_lpm: bool) -> Path:
         return self.folder / "models" / f"round-{round_index:03d}{'-lpm' if with_lpm else ''}.pt"
-
-
-def file_checksum(path: Path) -> str:
-    """sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
