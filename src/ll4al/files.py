@@ -39,11 +39,29 @@ def read_json(path: str | Path) -> Any:
         raise CorruptFileError(message) from err
 
 
+def _torn(tail: bytes) -> bool:
+    """Whether the last line of a JSON-lines file, which lacks its newline, is an append cut
+    short (a kill or a power cut in ``append_json_line``): the start of a JSON object without
+    its end. A whole object only missing its newline is not torn."""
+    if not tail.startswith(b"{"):
+        return False
+    try:
+        json.loads(tail.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    return False
+
+
 def read_json_lines(path: str | Path) -> list[tuple[int, Any]]:
     """``(line number, value)`` of each non-blank line of a JSON-lines file; a line that is
-    not UTF-8 text or not JSON is a ``CorruptFileError`` naming the file and the line."""
+    not UTF-8 text or not JSON is a ``CorruptFileError`` naming the file and the line. A torn
+    last line (``_torn``: an append that a kill cut short, or one still being written) is not
+    a line yet, and is skipped."""
+    lines = Path(path).read_bytes().split(b"\n")
+    if _torn(lines[-1]):
+        lines.pop()
     rows = []
-    for number, raw in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+    for number, raw in enumerate(lines, 1):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
@@ -55,6 +73,39 @@ def read_json_lines(path: str | Path) -> list[tuple[int, Any]]:
         except json.JSONDecodeError as err:
             raise CorruptFileError(f"{path}:{number} is not valid JSON: {err}") from err
     return rows
+
+
+def append_json_line(path: str | Path, value: Any) -> None:
+    """Append ``value`` as one line to a JSON-lines file (created if missing, never followed
+    if it is a symbolic link) and flush it to disk before returning.
+
+    The file is never rewritten, so a kill leaves every earlier line as it was and at most a
+    torn last line, which ``read_json_lines`` skips and this cuts before appending. The caller
+    holds a lock against other writers.
+    """
+    path = Path(path)
+    created = not path.exists()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            message = f"{path} is a symbolic link, not a results file; remove it and run again"
+            raise CorruptFileError(message) from None
+        raise
+    line = (json.dumps(value) + "\n").encode()
+    with open(fd, "r+b") as handle:
+        data = handle.read()
+        tail = data[data.rfind(b"\n") + 1 :]
+        if _torn(tail):
+            handle.seek(len(data) - len(tail))
+            handle.truncate()
+        elif tail:  # a whole last line that only lacks its newline
+            line = b"\n" + line
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        _fsync_folder(path.parent)
 
 
 @contextmanager

@@ -10,11 +10,13 @@ from ll4al.files import CorruptFileError
 from ll4al.tasks import ClassificationTask
 
 from ..conftest import make_images
+from ..hardening import without_timings
 from ..helpers import tiny_recipe, tiny_spec
 
 
-def make_run(run_dir, spec, task=None):
-    """A simulated run on 80 tiny pool images (4 classes) with 24 test images."""
+def make_run(run_dir, spec, task=None, written=None):
+    """A simulated run on 80 tiny pool images (4 classes) with 24 test images; its records
+    are appended to ``written``."""
     pool_data, test_data = make_images(n=80, seed=0), make_images(n=24, seed=1)
     return ActiveLearningRun(
         run_dir,
@@ -24,19 +26,23 @@ def make_run(run_dir, spec, task=None):
         SimulatedOracle(pool_data.targets),
         test_data,
         test_data.targets.tolist(),
+        (written if written is not None else []).append,
         progress=False,
     )
 
 
 def test_a_run_labels_k_per_cycle_and_records_metrics(tmp_path):
-    run = make_run(tmp_path, tiny_spec(cycles=3))
+    written = []
+    run = make_run(tmp_path, tiny_spec(cycles=3), written=written)
     records = run.run()
+    assert records == written  # each record written, once
     assert [r["labeled"] for r in records] == [10, 18, 26]
     assert [r["cycle"] for r in records] == [1, 2, 3]
     assert all(0 <= r["accuracy"] <= 1 and 0 <= r["ranking_accuracy"] <= 1 for r in records)
     assert len(run.pool.labeled) == 26  # the last cycle evaluates and does not query
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["next_cycle"] == 3 and len(saved["pool"]["labeled"]) == 26
+    assert "records" not in saved  # they are in the writer's file, not the state
 
 
 class Killed(Exception):
@@ -45,10 +51,11 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("strategy", ["learning-loss", "core-set"])
 def test_killed_and_resumed_run_reaches_the_same_labeled_sets(tmp_path, strategy, monkeypatch):
-    whole = make_run(tmp_path / "whole", tiny_spec(strategy, cycles=4))
+    whole_records, cut_records = [], []
+    whole = make_run(tmp_path / "whole", tiny_spec(strategy, cycles=4), written=whole_records)
     whole.run()
 
-    interrupted = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4))
+    interrupted = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4), written=cut_records)
     interrupted.run_cycle(0)
     interrupted.run_cycle(1)
 
@@ -60,11 +67,35 @@ def test_killed_and_resumed_run_reaches_the_same_labeled_sets(tmp_path, strategy
         with pytest.raises(Killed):
             interrupted.run_cycle(2)
 
-    resumed = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4))
+    resumed = make_run(tmp_path / "cut", tiny_spec(strategy, cycles=4), written=cut_records)
     assert resumed.next_cycle == 2 and len(resumed.pool.labeled) == 26
     resumed.run()
     assert resumed.pool.labeled.tolist() == whole.pool.labeled.tolist()
-    assert [r["accuracy"] for r in resumed.records] == [r["accuracy"] for r in whole.records]
+    assert [r["cycle"] for r in cut_records] == [1, 2, 3, 4]  # the killed cycle wrote nothing
+    assert [r["accuracy"] for r in cut_records] == [r["accuracy"] for r in whole_records]
+
+
+def test_a_kill_after_the_record_is_written_reruns_the_cycle_to_the_same_record(tmp_path):
+    """The record is written before the state marking its cycle done: a kill between the two
+    reruns the cycle, which gives the same record again (the results file keeps one)."""
+    whole_records, cut_records = [], []
+    make_run(tmp_path / "whole", tiny_spec(cycles=3), written=whole_records).run()
+
+    def write_then_kill(record):
+        cut_records.append(record)
+        raise Killed
+
+    cut = make_run(tmp_path / "cut", tiny_spec(cycles=3), written=cut_records)
+    cut.run_cycle(0)
+    cut.write_record = write_then_kill
+    with pytest.raises(Killed):
+        cut.run_cycle(1)
+    resumed = make_run(tmp_path / "cut", tiny_spec(cycles=3), written=cut_records)
+    assert resumed.next_cycle == 1
+    resumed.run()
+    assert [r["cycle"] for r in cut_records] == [1, 2, 2, 3]
+    same = without_timings(cut_records)
+    assert same[1] == same[2] and [same[i] for i in (0, 1, 3)] == without_timings(whole_records)
 
 
 class NaNAfterFirstCycle(ClassificationTask):
@@ -86,7 +117,7 @@ def test_non_finite_loss_stops_the_cycle_and_keeps_the_state(tmp_path):
     assert (tmp_path / "state.json").read_text() == before
     task.broken = False
     resumed = make_run(tmp_path, tiny_spec(cycles=3), task)
-    assert resumed.next_cycle == 1 and len(resumed.run()) == 3
+    assert resumed.next_cycle == 1 and [r["cycle"] for r in resumed.run()] == [2, 3]
 
 
 def test_state_of_another_configuration_is_refused(tmp_path):

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,18 +28,10 @@ from ll4al.experiments import experiment
 from ll4al.experiments import results as results_module
 from ll4al.experiments.claims import claim
 from ll4al.experiments.report import plot_learning_curves
-from ll4al.experiments.results import merge_results, read_results
-from ll4al.files import CorruptFileError, atomic_path
+from ll4al.experiments.results import append_result, read_report_records, read_results
+from ll4al.files import CorruptFileError
 
-from ..hardening import (
-    Killed,
-    demo_args,
-    refused,
-    replace_then_kill,
-    rows,
-    snapshot,
-    without_timings,
-)
+from ..hardening import Killed, demo_args, refused, rows, without_timings
 
 
 def test_run_refuses_a_folder_holding_prefer_results(tmp_path, capsys):
@@ -105,10 +96,26 @@ def test_a_corrupt_state_is_named_and_left_alone(demo_copy, capsys, case):
             del state["pool"]
         elif case == "next-cycle-text":
             state["next_cycle"] = "three"
-        else:
-            state["records"] = state["records"][:1]
+        else:  # a state saved before the records went to results.jsonl only
+            state["records"] = [{}]
         path.write_text(json.dumps(state))
     refused(capsys, demo_args(demo_copy), demo_copy, str(path), "corrupt")
+
+
+def test_a_record_only_an_older_state_holds_is_written_on_resume(demo_copy, capsys):
+    """States saved before each record went straight to results.jsonl carried the records,
+    and a kill could come before the last was merged into the file: resuming writes it."""
+    results = demo_copy / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    path = demo_copy / "runs" / "random-seed0" / "state.json"
+    state = json.loads(path.read_text())
+    state["records"] = [r for r in rows(demo_copy) if (r["strategy"], r["seed"]) == ("random", 0)]
+    path.write_text(json.dumps(state))
+    (lost,) = [line for line in lines if json.loads(line) == state["records"][-1]]
+    results.write_bytes(b"".join(line for line in lines if line != lost))
+    assert cli.main(demo_args(demo_copy)) == 0
+    assert sorted(results.read_bytes().splitlines(keepends=True)) == sorted(lines)
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("content", [b"\x00\xff\xfe binary\n", b"not json\n"])
@@ -160,7 +167,7 @@ def test_lock_files_never_follow_a_planted_symlink(tmp_path, capsys):
         pass
     (tmp_path / "results.jsonl.lock").symlink_to(victim)
     with pytest.raises(CorruptFileError, match="results.jsonl.lock is a symbolic link"):
-        merge_results(tmp_path, [])
+        append_result(tmp_path, record("random", 0, 1))
     assert victim.read_text() == "precious"
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "lock").write_text("kept")  # an existing lock file is not truncated
@@ -204,7 +211,7 @@ WRITES = st.lists(
             ),  # fmt: skip
             max_size=4,
         ),
-        st.sampled_from([None, "mid-write", "before-rename"]),  # a kill, or none
+        st.none() | st.floats(0, 1),  # no kill, or a kill in a new line's append, this far in
     ),
     min_size=1,
     max_size=12,
@@ -215,62 +222,58 @@ WRITES = st.lists(
 @given(WRITES)
 def test_results_never_lose_or_repeat_a_row(writes):
     """Writers with any run sets (reruns with fewer strategies or seeds, workers with stale
-    views) and kills inside the write: every row once written stays, none appears twice, and
-    a killed write leaves the file as it was."""
-    real_write, real_replace = results_module.write_text_atomic, os.replace
+    views, cycles rerun after a kill) and kills inside an append: every row once written stays
+    as it was, none appears twice, and a killed append leaves at most a torn last line, which
+    readers skip and the next append cuts."""
+    real_append = results_module.append_json_line
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
+        path = out / "results.jsonl"
         ever: dict[tuple, dict] = {}
         for runs, kill in writes:
-            sets_ = [
-                SimpleNamespace(records=[record(s, seed, c) for c in range(1, done + 1)])
-                for s, seed, done in runs
-            ]
-            before = snapshot(out).get("results.jsonl")
+            before = path.read_bytes() if path.exists() else b""
 
-            def half_then_kill(path, text):
-                with atomic_path(path) as tmp:
-                    tmp.write_text(text[: len(text) // 2])
-                    raise Killed
+            def torn_append(path, value, kill=kill):
+                line = (json.dumps(value) + "\n").encode()
+                cut = 1 + round(kill * (len(line) - 2))  # 1 .. the whole line but its newline
+                with open(path, "ab") as handle:
+                    handle.write(line[:cut])
+                if cut == len(line) - 1:  # only the newline missed the disk: the row is in
+                    ever.setdefault((value["strategy"], value["seed"], value["cycle"]), value)
+                raise Killed
 
+            if kill is not None:
+                results_module.append_json_line = torn_append
             try:
-                if kill == "mid-write":
-                    results_module.write_text_atomic = half_then_kill
-                elif kill == "before-rename":
-                    os.replace = replace_then_kill
-                if kill is None:
-                    merge_results(out, [r for s in sets_ for r in s.records])
-                    ever.update(
-                        {
-                            (r["strategy"], r["seed"], r["cycle"]): r
-                            for s in sets_
-                            for r in s.records
-                        }
-                    )
-                else:
-                    with pytest.raises(Killed):
-                        merge_results(out, [r for s in sets_ for r in s.records])
-                    assert snapshot(out).get("results.jsonl") == before
+                for strategy, seed, done in runs:
+                    for cycle in range(1, done + 1):
+                        if results_module.append_result(out, record(strategy, seed, cycle)):
+                            ever.setdefault((strategy, seed, cycle), record(strategy, seed, cycle))
+            except Killed:
+                pass
             finally:
-                results_module.write_text_atomic, os.replace = real_write, real_replace
-            on_disk = read_results(out / "results.jsonl")  # refuses a repeated row
+                results_module.append_json_line = real_append
+            after = path.read_bytes() if path.exists() else b""
+            assert after.startswith(before[: before.rfind(b"\n") + 1])  # earlier lines stay
+            on_disk = read_results(path)  # refuses a repeated row, skips a torn last line
             keys = [(r["strategy"], r["seed"], r["cycle"]) for r in on_disk]
             assert keys == sorted(set(keys)) and set(keys) == set(ever)
             assert all(r == ever[k] for k, r in zip(keys, on_disk, strict=True))
-            assert not [p for p in out.iterdir() if ".tmp" in p.name]
 
 
 def test_two_workers_writing_at_once_never_shrink_the_file(tmp_path):
-    """Each worker rewrites results.jsonl from its own view (its runs only) after each cycle,
-    while a reader polls the file: the count of rows never goes down."""
+    """Each worker appends every record it holds (its runs only, a stale view that repeats
+    rows) after each cycle, while a reader polls the file: the count of rows never goes
+    down, and each row is there once."""
     import threading
 
     def worker(strategy: str) -> None:
-        runs = [SimpleNamespace(records=[]), SimpleNamespace(records=[])]
+        held = []
         for cycle in range(1, 16):
-            for seed, run in enumerate(runs):
-                run.records.append(record(strategy, seed, cycle))
-                merge_results(tmp_path, [r for run in runs for r in run.records])
+            for seed in (0, 1):
+                held.append(record(strategy, seed, cycle))
+                for row in held:
+                    append_result(tmp_path, row)
 
     counts, stop = [], threading.Event()
 
@@ -291,6 +294,22 @@ def test_two_workers_writing_at_once_never_shrink_the_file(tmp_path):
     polling.join()
     assert len(read_results(tmp_path / "results.jsonl")) == 60
     assert counts and all(a <= b for a, b in zip(counts, counts[1:], strict=False))
+
+
+def test_a_torn_last_line_is_skipped_by_readers_and_cut_by_the_next_append(tmp_path):
+    path = tmp_path / "results.jsonl"
+    append_result(tmp_path, record("random", 0, 1))
+    whole = path.read_bytes()
+    path.write_bytes(whole + json.dumps(record("random", 0, 2)).encode()[:20])  # a killed append
+    assert read_results(path) == [record("random", 0, 1)]
+    assert read_report_records(path) == [record("random", 0, 1)]
+    assert append_result(tmp_path, record("random", 0, 2))
+    assert not append_result(tmp_path, record("random", 0, 2))  # a rerun cycle: kept once
+    assert path.read_bytes() == whole + (json.dumps(record("random", 0, 2)) + "\n").encode()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00")  # not a torn line: never cut, always named
+    with pytest.raises(CorruptFileError, match="results.jsonl:1"):
+        append_result(tmp_path, record("random", 0, 3))
+    assert path.read_bytes() == b"\x89PNG\r\n\x1a\n\x00"
 
 
 def test_killed_at_each_record_the_demo_resumes_to_the_same_results(finished_demo, tmp_path):

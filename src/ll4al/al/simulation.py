@@ -2,8 +2,8 @@
 
 Cycle c: the session fits a model on the labeled set, evaluates it on the test set and
 proposes K samples from a random subset of the unlabeled pool; a simulated oracle labels them
-at once; the state is saved. A killed run resumes from its last saved cycle and reaches the
-same labeled sets (``ll4al.al.seeds``).
+at once; the cycle's record is written; the state is saved. A killed run resumes from its last
+saved cycle and reaches the same labeled sets and records (``ll4al.al.seeds``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class ActiveLearningRun:
     """Runs (or resumes) the cycles of one strategy and seed, saving ``state.json`` each time.
 
     The session's steps with a simulated oracle: the data set's own labels answer at once.
+    Each cycle's record goes to ``write_record`` (an experiment's results file) before the
+    state that marks the cycle done is saved: a kill between the two reruns the cycle, and
+    the writer keeps one copy of a record it already has. The state holds the pool, not the
+    records.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class ActiveLearningRun:
         oracle: Oracle,
         test_data: PoolData,
         test_labels: list[Any],
+        write_record: Callable[[dict[str, Any]], None],
         progress: bool = True,
         *,
         embeddings: np.ndarray | None = None,
@@ -79,14 +84,15 @@ class ActiveLearningRun:
         self.oracle = oracle
         self.test_data = test_data
         self.test_labels = test_labels
+        self.write_record = write_record
         self.state_path = self.run_dir / "state.json"
-        self.pool, self.next_cycle, self.records = self._load_or_start()
+        self.pool, self.next_cycle = self._load_or_start()
 
     def _fingerprint_digest(self) -> str:
         blob = json.dumps(self.spec.fingerprint, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()
 
-    def _load_or_start(self) -> tuple[Pool, int, list[dict[str, Any]]]:
+    def _load_or_start(self) -> tuple[Pool, int]:
         if self.state_path.exists():
             return self._load_state()
         pool = Pool(len(self.pool_data))
@@ -97,12 +103,16 @@ class ActiveLearningRun:
             )
         batch = self.session.initial_batch(pool, initial, self.spec.active.first)
         self.session.accept(pool, batch, self.oracle(batch.indices))
-        return pool, 0, []
+        return pool, 0
 
-    def _load_state(self) -> tuple[Pool, int, list[dict[str, Any]]]:
+    def _load_state(self) -> tuple[Pool, int]:
         """The saved state, checked: anything but what ``_save`` writes (a list, a missing
         pool, a cycle that is not a number, an index labeled twice) is a ``CorruptFileError``
-        naming the file, which is left as it is."""
+        naming the file, which is left as it is.
+
+        A state saved before records went straight to ``write_record`` carries them (the last
+        one perhaps never merged into the results): they are written again, and the writer
+        keeps the copies it has."""
         path = self.state_path
         state = read_json(path)
 
@@ -116,15 +126,15 @@ class ActiveLearningRun:
                 f"{path} was written by a different configuration; "
                 "use another output directory or delete that run to start over"
             )
-        missing = [k for k in ("pool", "next_cycle", "records") if k not in state]
+        missing = [k for k in ("pool", "next_cycle") if k not in state]
         if missing:
             raise corrupt(f"it lacks {', '.join(missing)}")
-        next_cycle, records = state["next_cycle"], state["records"]
+        next_cycle, records = state["next_cycle"], state.get("records", [])
         if not isinstance(next_cycle, int) or isinstance(next_cycle, bool) or next_cycle < 0:
             raise corrupt(f"next_cycle must be a whole number >= 0, got {next_cycle!r}")
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise corrupt("records must be a list of objects")
-        if len(records) != next_cycle:
+        if "records" in state and len(records) != next_cycle:
             raise corrupt(f"{len(records)} records for {next_cycle} finished cycles")
         try:
             pool = Pool.from_dict(state["pool"])
@@ -132,7 +142,9 @@ class ActiveLearningRun:
             raise corrupt(str(err)) from err
         if pool.size != len(self.pool_data):
             raise corrupt(f"its pool has {pool.size} samples, the data set {len(self.pool_data)}")
-        return pool, next_cycle, records
+        for record in records:
+            self.write_record(record)
+        return pool, next_cycle
 
     def _save(self) -> None:
         """Rank 0 writes the state (under torchrun every rank holds the same one)."""
@@ -146,25 +158,26 @@ class ActiveLearningRun:
                 "seed": self.spec.seed,
                 "next_cycle": self.next_cycle,
                 "pool": self.pool.to_dict(),
-                "records": self.records,
             },
         )
 
     def reload(self) -> None:
         """Re-read the saved state: another worker may have advanced this run meanwhile."""
-        self.pool, self.next_cycle, self.records = self._load_or_start()
+        self.pool, self.next_cycle = self._load_or_start()
 
     @property
     def finished(self) -> bool:
         return self.next_cycle >= self.spec.active.cycles
 
     def run(self, on_cycle: Callable[[dict[str, Any]], None] | None = None) -> list[dict]:
-        """Run the remaining cycles; ``on_cycle`` sees each new record once it is saved."""
+        """Run the remaining cycles; returns their records. ``on_cycle`` (progress) sees each
+        new record once it is written and the state saved."""
+        records = []
         while not self.finished:
-            record = self.run_cycle(self.next_cycle)
+            records.append(self.run_cycle(self.next_cycle))
             if on_cycle is not None:
-                on_cycle(record)
-        return self.records
+                on_cycle(records[-1])
+        return records
 
     def run_cycle(self, cycle: int) -> dict[str, Any]:
         spec, session = self.spec, self.session
@@ -199,7 +212,7 @@ class ActiveLearningRun:
             session.accept(self.pool, batch, self.oracle(batch.indices))
             record["query_seconds"] = round(time.perf_counter() - started, 2)
             record.update({f"query_{k}": v for k, v in spec.strategy.last_query_info.items()})
-        self.records.append(record)
+        self.write_record(record)
         self.next_cycle = cycle + 1
         self._save()
         return record

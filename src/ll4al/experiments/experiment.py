@@ -26,7 +26,7 @@ from ll4al.data.registry import data_set, load_task_data
 from ll4al.distributed import barrier, device_for, init_distributed
 from ll4al.encoders.frozen import Images, round_inputs
 from ll4al.experiments.claims import job_claim
-from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, merge_results, read_results
+from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, append_result, read_results
 from ll4al.experiments.validation import validate_config
 from ll4al.files import CorruptFileError, file_lock, write_text_atomic
 from ll4al.runtime import select_device
@@ -122,8 +122,9 @@ def run_experiment(
     on_cycle: Callable[[dict[str, Any]], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run (or resume) every strategy and seed of ``config``; returns the records written to
-    ``results.jsonl``. ``log`` receives a line when saved cycles are resumed."""
+    """Run (or resume) every strategy and seed of ``config``; returns the records of
+    ``results.jsonl`` (each run appends its cycles' records there, rank 0 under torchrun).
+    ``on_cycle`` sees each new record; ``log`` receives a line when saved cycles are resumed."""
     out_dir = Path(out_dir)
     validate_config(config)
     device = device_for(select_device(config.device))  # under torchrun: this rank's GPU
@@ -164,6 +165,10 @@ def run_experiment(
     test_labels = data.test.targets.tolist()
     oracle = SimulatedOracle(data.train.targets)
 
+    def write_record(record: dict[str, Any]) -> None:
+        if main:
+            append_result(out_dir, record)
+
     runs = [  # built up front: a state from another configuration fails before any work
         ActiveLearningRun(
             run_dir_for(out_dir, name, seed),
@@ -173,6 +178,7 @@ def run_experiment(
             oracle,
             inputs.evaluation,
             test_labels,
+            write_record,
             progress,
             embeddings=inputs.embeddings,
         )
@@ -194,10 +200,9 @@ def run_experiment(
         disable=not progress,
     )
 
-    def record_cycle(record: dict[str, Any]) -> None:
+    def cycle_done(record: dict[str, Any]) -> None:
         if not main:
             return
-        merge_results(out_dir, [r for run in runs for r in run.records])
         overall.update(1)
         if on_cycle is not None:
             on_cycle(record)
@@ -207,7 +212,7 @@ def run_experiment(
         barrier(current)  # rank 0's state file is complete before any rank reads it
         run.reload()
         overall.update(run.next_cycle - before)
-        run.run(on_cycle=record_cycle)
+        run.run(on_cycle=cycle_done)
 
     busy = []  # runs another worker holds: done last, once it lets go (or resumed if it died)
     for run in runs:
@@ -221,4 +226,4 @@ def run_experiment(
             run_claimed(run)
     overall.close()
     barrier(current)
-    return merge_results(out_dir, [r for run in runs for r in run.records]) if main else []
+    return read_results(out_dir / RESULTS_FILE) if main else []

@@ -1,19 +1,22 @@
 """``results.jsonl``, the one record per strategy, seed and cycle that an ``ll4al run`` writes:
 its only reader and writer, so the run, its resumption and the report agree on what a line is.
 
+Each cycle's record is appended once it is computed, before the run's state says the cycle is
+done (``ll4al.al.simulation``); the file is never rewritten, so it never shrinks. A kill
+between the two reruns the cycle, whose record is then already there and is not added again.
+
 ``ll4al prefer`` writes a file of the same name with other records; the preference wing reads
 its own with ``ll4al.preference.experiment.read_result_lines``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ll4al.config import ConfigError
-from ll4al.files import CorruptFileError, file_lock, read_json_lines, write_text_atomic
+from ll4al.files import CorruptFileError, append_json_line, file_lock, read_json_lines
 
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = "results.jsonl.lock"
@@ -45,9 +48,10 @@ def _checked_records(
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The records of an ``ll4al run`` results file (none if it does not exist); a file that
-    is corrupt, repeats a record or holds records another command wrote (``ll4al prefer``'s)
-    is an error naming it, and is left as it is."""
+    """The records of an ``ll4al run`` results file (none if it does not exist), sorted by
+    strategy, seed and cycle whatever order the runs appended them in; a file that is corrupt,
+    repeats a record or holds records another command wrote (``ll4al prefer``'s) is an error
+    naming it, and is left as it is."""
     if not path.exists():
         return []
 
@@ -59,7 +63,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
             return None
         return _key(record)
 
-    return _checked_records(
+    records = _checked_records(
         path,
         identity,
         lambda number: ConfigError(
@@ -68,6 +72,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
             "(the folder was left as it is)"
         ),
     )
+    return sorted(records, key=_key)
 
 
 def read_report_records(path: str | Path) -> list[dict[str, Any]]:
@@ -93,20 +98,17 @@ def read_report_records(path: str | Path) -> list[dict[str, Any]]:
     )
 
 
-def merge_results(out_dir: Path, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge ``records`` into ``results.jsonl`` and return all of its records, sorted by
-    strategy, seed and cycle.
+def append_result(out_dir: Path, record: dict[str, Any]) -> bool:
+    """Append one cycle's record to ``out_dir``'s ``results.jsonl`` unless the file holds a
+    record of its strategy, seed and cycle already (a cycle rerun after a kill, deterministic
+    but for its timings); whether it was added.
 
-    Under a lock on ``results.jsonl.lock``, the file is read, united with the records by
-    (strategy, seed, cycle) (the new ones win; they are deterministic anyway) and replaced
-    atomically. So the file never shrinks: a resumed run never duplicates a line, a rerun with
-    fewer strategies or seeds keeps the others' rows, and workers writing at once never drop
-    each other's rows.
+    Under a lock on ``results.jsonl.lock``, so that workers writing at once never lose or
+    repeat a row; the line is on disk when this returns.
     """
     path = out_dir / RESULTS_FILE
     with file_lock(out_dir / LOCK_FILE):
-        merged = {_key(r): r for r in read_results(path)}
-        merged.update({_key(r): r for r in records})
-        ordered = [merged[key] for key in sorted(merged)]
-        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in ordered))
-    return ordered
+        if any(_key(r) == _key(record) for r in read_results(path)):
+            return False
+        append_json_line(path, record)
+    return True
