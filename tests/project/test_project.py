@@ -637,7 +637,7 @@ def test_accept_labels_checks_every_label_before_writing_any(tmp_path):
     from ll4al.tasks import ClassLabels
 
     store = Store(tmp_path)
-    samples = [Sample(f"{n}.png", n, "pool", "x", 8, 8) for n in range(2)]
+    samples = [Sample(f"{n}.png", n, "x", 8, 8) for n in range(2)]
     kind = ClassLabels(["cat", "dog"])
     offered = [
         (s, NewLabel(s.id, v, "ana", 1.0, "test", None))

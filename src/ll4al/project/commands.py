@@ -152,7 +152,7 @@ def _register(root: Path, paths: list[str], first_index: int, progress: bool) ->
     for index, rel in enumerate(bar, start=first_index):
         width, height = image_size_of(root / rel)
         checksum = file_checksum(root / split_frame(rel)[0])
-        samples.append(Sample(rel, index, "pool", checksum, width, height))
+        samples.append(Sample(rel, index, checksum, width, height))
     return samples
 
 

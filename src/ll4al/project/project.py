@@ -84,7 +84,7 @@ class Project:
     # --- the pool as the active-learning core sees it -----------------------------------------
 
     def pool_samples(self) -> list[Sample]:
-        return self.store.samples("pool")
+        return self.store.samples()
 
     def pool_data(self, progress: bool = True) -> ArrayDataset:
         """The pool's pixels, resized, normalised by the pool's own channel statistics (as

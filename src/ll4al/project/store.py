@@ -21,13 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ll4al.files import CorruptFileError
+
 DATABASE_FILE = "project.sqlite"
+
+#: The schema's version, kept in the database's ``PRAGMA user_version``: 0 is a database made
+#: before there was one (with ``samples.split``, always 'pool'), which opening migrates.
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
     id TEXT PRIMARY KEY,            -- the image's path relative to the image root
-    pool_index INTEGER UNIQUE,      -- row in the pool (NULL for evaluation images)
-    split TEXT NOT NULL,            -- 'pool' or 'eval'
+    pool_index INTEGER UNIQUE,      -- row in the pool
     checksum TEXT NOT NULL,         -- sha256 of the file when registered
     width INTEGER NOT NULL,
     height INTEGER NOT NULL
@@ -83,6 +88,10 @@ _INSERT_LABEL = (
 )
 
 
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -96,7 +105,6 @@ def _latest(rows: Sequence[sqlite3.Row]) -> dict[tuple[str, str], sqlite3.Row]:
 class Sample:
     id: str
     pool_index: int
-    split: str
     checksum: str
     width: int
     height: int
@@ -123,16 +131,48 @@ class Store:
         self.path = Path(folder) / DATABASE_FILE
         self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
         self.db.row_factory = sqlite3.Row
+        self._migrate()  # first: a later ll4al's database is refused before any write
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self._add_training_column()
+        self.db.executescript(SCHEMA)  # a new database's tables
 
-    def _add_training_column(self) -> None:
-        """Databases made before rounds recorded their training get the column (empty)."""
-        columns = {row["name"] for row in self.db.execute("PRAGMA table_info(rounds)")}
-        if "training" not in columns:
-            self.db.execute("ALTER TABLE rounds ADD COLUMN training TEXT")
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier ll4al to ``SCHEMA_VERSION``, in one transaction
+        (a second process opening it meanwhile waits, then finds it done); one made by a later
+        ll4al is refused and left as it is.
+
+        0 -> 1: ``rounds.training`` is added (empty) where rounds did not record their
+        training yet, and ``samples.split`` is dropped by copying the table into one without
+        it (foreign keys off meanwhile, checked before the commit): unlike ``DROP COLUMN``
+        (SQLite 3.35), this works on every SQLite a Python 3.10 may bring."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise CorruptFileError(
+                f"{self.path} has schema version {version}, made by a later ll4al (this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade ll4al (the file was left as it is)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self.db.execute("PRAGMA foreign_keys=OFF")  # until __init__ turns them on
+        with self.transaction() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return  # another process migrated it while this one waited
+            rounds = _columns(db, "rounds")
+            if rounds and "training" not in rounds:
+                db.execute("ALTER TABLE rounds ADD COLUMN training TEXT")
+            if "split" in _columns(db, "samples"):  # SQLite's way: new table, copy, swap
+                create = next(s for s in SCHEMA.split(";") if "EXISTS samples (" in s)
+                db.execute(create.replace("IF NOT EXISTS samples", "samples_v1"))
+                db.execute(
+                    "INSERT INTO samples_v1 (id, pool_index, checksum, width, height) "
+                    "SELECT id, pool_index, checksum, width, height FROM samples"
+                )
+                db.execute("DROP TABLE samples")
+                db.execute("ALTER TABLE samples_v1 RENAME TO samples")
+            if db.execute("PRAGMA foreign_key_check").fetchall():
+                raise CorruptFileError(f"{self.path} has rows that refer to no row")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -152,8 +192,8 @@ class Store:
 
     def add_samples(self, db: sqlite3.Connection, samples: Sequence[Sample]) -> None:
         db.executemany(
-            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-            [(s.id, s.pool_index, s.split, s.checksum, s.width, s.height) for s in samples],
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?)",
+            [(s.id, s.pool_index, s.checksum, s.width, s.height) for s in samples],
         )
 
     def add_groups(self, db: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str]]):
@@ -167,16 +207,14 @@ class Store:
         rows = self.db.execute(f"SELECT sample, {level} FROM sample_groups")
         return {sample: group for sample, group in rows}
 
-    def samples(self, split: str = "pool") -> list[Sample]:
-        """The samples of a split; the pool in pool order."""
-        rows = self.db.execute(
-            "SELECT * FROM samples WHERE split = ? ORDER BY pool_index, id", (split,)
-        )
+    def samples(self) -> list[Sample]:
+        """The pool's samples, in pool order."""
+        rows = self.db.execute("SELECT * FROM samples ORDER BY pool_index, id")
         return [Sample(**dict(row)) for row in rows]
 
     def pool_size(self) -> int:
         """How many images the pool holds, without building them (``ll4al status``)."""
-        return self.db.execute("SELECT COUNT(*) FROM samples WHERE split = 'pool'").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
     def proposed_sample(self, sample_id: str) -> Sample | None:
         """The sample with this id if some batch proposed it, else None."""

@@ -328,7 +328,7 @@ def page_state(
         }
     unfinished = [b for b in batches if b["labeled"] < b["size"]]
     batch = unfinished[0] if unfinished else batches[-1]
-    sizes = {s.id: s for s in store.samples("pool")}
+    sizes = {s.id: s for s in store.samples()}
     progress = _progress(store, batch["id"], annotator)
     labeled, mine = set(progress["labeled"]), set(progress["mine"])
     items = [
