@@ -75,6 +75,18 @@ def read_json_lines(path: str | Path) -> list[tuple[int, Any]]:
     return rows
 
 
+def _open_own(path: Path, kind: str) -> int:
+    """A read-write descriptor of ``path`` (created if missing, not truncated); a symbolic
+    link planted there is refused, naming it, rather than followed to another file."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            message = f"{path} is a symbolic link, not a {kind}; remove it and run again"
+            raise CorruptFileError(message) from None
+        raise
+
+
 def append_json_line(path: str | Path, value: Any) -> None:
     """Append ``value`` as one line to a JSON-lines file (created if missing, never followed
     if it is a symbolic link) and flush it to disk before returning.
@@ -85,13 +97,7 @@ def append_json_line(path: str | Path, value: Any) -> None:
     """
     path = Path(path)
     created = not path.exists()
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            message = f"{path} is a symbolic link, not a results file; remove it and run again"
-            raise CorruptFileError(message) from None
-        raise
+    fd = _open_own(path, "results file")
     line = (json.dumps(value) + "\n").encode()
     with open(fd, "r+b") as handle:
         data = handle.read()
@@ -113,14 +119,7 @@ def file_lock(path: str | Path, wait: bool = True) -> Iterator[bool]:
     """An exclusive ``flock`` on the lock file ``path`` (created if missing, never truncated,
     never followed if it is a symbolic link); yields whether it was obtained. The operating
     system releases it when the process dies."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            message = f"{path} is a symbolic link, not a lock file; remove it and run again"
-            raise CorruptFileError(message) from None
-        raise
+    fd = _open_own(Path(path), "lock file")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
