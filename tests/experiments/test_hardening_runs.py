@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ll4al import cli
+from ll4al import files as files_module
 from ll4al.al.pool import Pool, PoolError
 from ll4al.config import load_config
 from ll4al.experiments import experiment
-from ll4al.experiments import results as results_module
 from ll4al.experiments.claims import claim
 from ll4al.experiments.report import plot_learning_curves
 from ll4al.experiments.results import append_result, read_report_records, read_results
@@ -211,48 +211,65 @@ WRITES = st.lists(
             ),  # fmt: skip
             max_size=4,
         ),
-        st.none() | st.floats(0, 1),  # no kill, or a kill in a new line's append, this far in
+        st.none() | st.integers(0, 120),  # no kill, or one that loses this many bytes of a write
     ),
     min_size=1,
     max_size=12,
 )
 
 
+class KilledWriting:
+    """``open(fd, mode)`` in ``ll4al.files``, but its write loses its last ``lost`` bytes
+    (all of them, or none) and then dies; a row written whole goes into ``ever``."""
+
+    def __init__(self, fd: int, mode: str, lost: int, ever: dict) -> None:
+        self.handle, self.lost, self.ever = os.fdopen(fd, mode), lost, ever
+
+    def write(self, data: bytes) -> None:
+        cut = max(0, len(data) - self.lost)
+        self.handle.write(data[:cut])
+        self.handle.flush()
+        if cut >= len(data) - 1:  # the whole record reached the disk (its newline or not)
+            row = json.loads(data)
+            self.ever.setdefault((row["strategy"], row["seed"], row["cycle"]), row)
+        raise Killed
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(WRITES)
+@example([([("random", 0, 1)], 1), ([("random", 0, 2)], None)])  # only its newline lost
+@example([([("random", 0, 1)], 30), ([("random", 0, 2)], None)])  # a torn line, then cut
 def test_results_never_lose_or_repeat_a_row(writes):
     """Writers with any run sets (reruns with fewer strategies or seeds, workers with stale
-    views, cycles rerun after a kill) and kills inside an append: every row once written stays
-    as it was, none appears twice, and a killed append leaves at most a torn last line, which
-    readers skip and the next append cuts."""
-    real_append = results_module.append_json_line
+    views, cycles rerun after a kill) and kills inside an append's write: every row once
+    written stays as it was, none appears twice, and a killed append leaves at most a torn last
+    line, which readers skip and the next append cuts."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
         path = out / "results.jsonl"
         ever: dict[tuple, dict] = {}
         for runs, kill in writes:
             before = path.read_bytes() if path.exists() else b""
-
-            def torn_append(path, value, kill=kill):
-                line = (json.dumps(value) + "\n").encode()
-                cut = 1 + round(kill * (len(line) - 2))  # 1 .. the whole line but its newline
-                with open(path, "ab") as handle:
-                    handle.write(line[:cut])
-                if cut == len(line) - 1:  # only the newline missed the disk: the row is in
-                    ever.setdefault((value["strategy"], value["seed"], value["cycle"]), value)
-                raise Killed
-
             if kill is not None:
-                results_module.append_json_line = torn_append
+                files_module.open = lambda fd, mode, kill=kill: KilledWriting(fd, mode, kill, ever)
             try:
                 for strategy, seed, done in runs:
                     for cycle in range(1, done + 1):
-                        if results_module.append_result(out, record(strategy, seed, cycle)):
+                        if append_result(out, record(strategy, seed, cycle)):
                             ever.setdefault((strategy, seed, cycle), record(strategy, seed, cycle))
             except Killed:
                 pass
             finally:
-                results_module.append_json_line = real_append
+                vars(files_module).pop("open", None)  # the built-in open again
             after = path.read_bytes() if path.exists() else b""
             assert after.startswith(before[: before.rfind(b"\n") + 1])  # earlier lines stay
             on_disk = read_results(path)  # refuses a repeated row, skips a torn last line
