@@ -117,6 +117,7 @@ def _report(args: argparse.Namespace) -> int:
         cost_minutes=args.cost_minutes,
         cost_money=args.cost_money,
         currency=args.currency,
+        reference=args.reference and Path(args.reference) / RESULTS_FILE,
     )
     print(text, end="")
     print(f"report: {report}\nplot:   {png}", file=sys.stderr)
@@ -264,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotation cost per label: also show the labels saved as money (e.g. 25)",
     )
     report.add_argument("--currency", help="the unit of --cost-money, e.g. RMB or USD")
+    report.add_argument(
+        "--reference",
+        metavar="RUN_DIR",
+        help="count the labels saved against the baseline's final result in this other run "
+        "(e.g. random from scratch at 4,000 labels) instead of this run's",
+    )
     report.set_defaults(handler=_report)
 
     configs = sub.add_parser(

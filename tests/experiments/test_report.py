@@ -449,3 +449,27 @@ def test_report_defaults_to_the_primary_metric_the_records_name(tmp_path):
     results.write_text("".join(json.dumps(r) + "\n" for r in records))
     text, _, _ = write_report(results)
     assert "`pck` of 2 strategies" in text and "55.00 ± 7.07" in text
+
+
+def test_labels_saved_against_another_runs_baseline(tmp_path, capsys):
+    # the reference: random of another protocol, ending at 300 labels with 0.65 and 0.75
+    reference = [
+        {"strategy": "random", "seed": seed, "cycle": c, "labeled": 100 * c, "accuracy": acc}
+        for seed, final in ((0, 0.65), (1, 0.75))
+        for c, acc in ((1, 0.3), (2, 0.5), (3, final))
+    ]
+    write_results(tmp_path / "scratch", reference)
+    write_results(tmp_path / "frozen", make_records())
+    assert main(["report", str(tmp_path / "frozen"), "--reference", str(tmp_path / "scratch")]) == 0
+    text = section(capsys.readouterr().out, "Labels to reach random's final accuracy in scratch")
+    assert row(text, "random (scratch)") == ["300", "-", "-"]
+    # target 0.70: this run's random seeds reach it at 30 (0.70), 20 + 0.1 / 0.2 * 10, 20 (0.70)
+    labels = [30, 25, 20]
+    cells = row(text, "random")
+    assert cells[0] == f"{mean(labels):.1f} ± {stdev(labels):.1f}"
+    assert cells[2] == f"{300 - mean(labels):.1f} ({100 * (300 - mean(labels)) / 300:.1f}%)"
+    assert row(text, "entropy")[1] == "1/1"  # 0.72 at 30 labels reaches 0.70
+    assert "last labeled count, 300: 70.00%, the mean over its 2 seeds" in text
+    missing = tmp_path / "missing"
+    assert main(["report", str(tmp_path / "frozen"), "--reference", str(missing)]) == 2
+    assert "missing" in capsys.readouterr().err

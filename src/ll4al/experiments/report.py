@@ -382,18 +382,23 @@ def labels_to_reach(
 
 
 def labels_to_reach_baseline(
-    curves: Curves, baseline: str, higher_is_better: bool = True
+    curves: Curves,
+    baseline: str,
+    higher_is_better: bool = True,
+    reference: Curves | None = None,
 ) -> LabelsToReach:
     """The labels each strategy's seeds needed to reach the baseline's final metric.
 
     The target is the baseline's metric at its last labeled count (the largest any of its seeds
-    reached), averaged over the seeds with a result there. For every strategy, the baseline
+    reached), averaged over the seeds with a result there; with ``reference`` (the curves of
+    another run, e.g. random from scratch at 4,000 labels), the baseline's in that run, so a
+    protocol that starts elsewhere is measured against it. For every strategy, the baseline
     included, and every seed, :func:`labels_to_reach` gives where that seed's own curve first
     reaches the target, interpolated linearly between the two counts that bracket the crossing.
     A seed whose curve never reaches it (or stops before it does) gets None: averaging only the
     seeds that did would pick the lucky ones, so callers report such a strategy as not reached
     rather than as a mean of partial data."""
-    base = curves[baseline]
+    base = (reference if reference is not None else curves)[baseline]
     final = max(_counts(base))
     at_final = [curve[final] for curve in base.values() if final in curve]
     target = float(np.mean(at_final))
@@ -423,15 +428,19 @@ def _labels_section(
     cost_minutes: float | None = None,
     cost_money: float | None = None,
     currency: str | None = None,
+    reference: tuple[str, Curves] | None = None,
 ) -> list[str]:
     """Per strategy, the mean labels its seeds needed to reach the baseline's final metric,
     the labels that saves against the baseline's final count, and what they cost to annotate.
+    ``reference`` (a name and its curves): the baseline of that other run sets the target.
 
     The mean is taken only when every seed of the strategy reached the target; otherwise the
     entry says in how many seeds it was not reached and no mean, saving or cost is shown."""
-    found = labels_to_reach_baseline(curves, baseline, units.higher_is_better)
+    ref_name, ref_curves = reference if reference is not None else (None, None)
+    found = labels_to_reach_baseline(curves, baseline, units.higher_is_better, ref_curves)
     target = f"{units.scale * found.target:.{units.digits}f}{units.unit}"
-    header = ["strategy", f"labels to reach {baseline}'s final {metric}", "seeds reaching it"]
+    whose = f"{baseline}'s final {metric}" + (f" in {ref_name}" if ref_name else "")
+    header = ["strategy", f"labels to reach {whose}", "seeds reaching it"]
     header.append("labels saved")
     if cost_minutes is not None:
         header.append("annotation time saved (hours)")
@@ -440,8 +449,10 @@ def _labels_section(
     costs = [c for c in (cost_minutes, cost_money) if c is not None]
     rows: list[list[str]] = []
     bounded: list[str] = []
+    if ref_name:
+        rows.append([f"{baseline} ({ref_name})", str(found.final), "-", "-", *("-" for _ in costs)])
     for strategy, by_seed in found.labels.items():
-        if strategy == baseline:
+        if strategy == baseline and not ref_name:
             rows.append([strategy, str(found.final), "-", "-", *("-" for _ in costs)])
             continue
         reached = {seed: n for seed, n in by_seed.items() if n is not None}
@@ -463,20 +474,22 @@ def _labels_section(
         if cost_money is not None:
             row.append(f"{saved * cost_money:,.2f}")
         rows.append(row)
+    base_seeds = len((ref_curves or curves)[baseline])
     seeds_note = (
         f"its {found.target_seeds} seeds"
-        if found.target_seeds == len(curves[baseline])
-        else f"the {found.target_seeds} of its {len(curves[baseline])} seeds with a result there"
+        if found.target_seeds == base_seeds
+        else f"the {found.target_seeds} of its {base_seeds} seeds with a result there"
     )
     reach = "at least" if units.higher_is_better else "at most"
     text = (
-        f"The target is {baseline}'s {metric} at its last labeled count, {found.final}: "
+        f"The target is {whose.replace(' final ', ' ')} at its last labeled count, {found.final}: "
         f"{target}, the mean over {seeds_note}. Per seed, the labeled count where the "
         f"strategy's learning curve first reaches it ({reach} the target), interpolated "
         "linearly between the two cycles that bracket the crossing; then mean ± std over seeds, "
         "only if every seed reached it (a mean of the seeds that did would flatter the "
         f"strategy). Labels saved: {found.final} minus that mean, and its share of "
-        f"{found.final}. The {baseline} row is its final labeled count."
+        f"{found.final}. The {baseline}{f' ({ref_name})' if ref_name else ''} row is its final "
+        "labeled count."
     )
     rates = []
     if cost_minutes is not None:
@@ -491,7 +504,7 @@ def _labels_section(
             "labels than it needed."
         )
     return [
-        f"## Labels to reach {baseline}'s final {metric}",
+        f"## Labels to reach {whose}",
         "",
         text,
         "",
@@ -508,10 +521,13 @@ def build_report(
     cost_minutes: float | None = None,
     cost_money: float | None = None,
     currency: str | None = None,
+    reference: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> str:
     """The Markdown report of ``records``; ``baseline=None`` compares with ``random`` if present.
     ``cost_minutes`` and ``cost_money`` (in ``currency``) are the annotation cost per label: given,
-    the labels each strategy saves against the baseline are also shown as hours and money."""
+    the labels each strategy saves against the baseline are also shown as hours and money.
+    ``reference`` (a name and the records of another run): the labels saved are counted against
+    that run's baseline at its final count instead, e.g. random from scratch at 4,000 labels."""
     _check_metric(records, metric)
     _check_cost(cost_minutes, cost_money, currency)
     curves = seed_curves(records, metric)
@@ -541,7 +557,14 @@ def build_report(
     if baseline:
         lines += [*_paired_section(curves, baseline, metric, units), ""]
         cost = (cost_minutes, cost_money, currency)
-        lines += [*_labels_section(curves, baseline, metric, units, *cost), ""]
+        ref = None
+        if reference is not None:
+            ref_name, ref_records = reference
+            _check_metric(ref_records, metric)
+            ref = (ref_name, seed_curves(ref_records, metric))
+            if baseline not in ref[1]:
+                raise ReportError(f"the reference run {ref_name} has no {baseline!r} strategy")
+        lines += [*_labels_section(curves, baseline, metric, units, *cost, ref), ""]
     elif len(curves) > 1:
         lines += [f"No paired comparison: no {DEFAULT_BASELINE!r} strategy (see --baseline).", ""]
     ranking = seed_curves(records, RANKING)
@@ -628,12 +651,14 @@ def write_report(
     cost_minutes: float | None = None,
     cost_money: float | None = None,
     currency: str | None = None,
+    reference: str | Path | None = None,
 ) -> tuple[str, Path, Path]:
     """Write ``report.md`` and ``learning_curves.png`` for a ``results.jsonl`` into ``out_dir``
     (default: beside it); returns the Markdown and both paths. ``ll4al report`` and the end of
     ``ll4al run`` both call this, so they say the same thing. ``metric`` defaults to the task's
     primary metric, which each record names (records of earlier versions: accuracy).
-    ``cost_minutes`` and ``cost_money`` (in ``currency``) per label price the labels saved."""
+    ``cost_minutes`` and ``cost_money`` (in ``currency``) per label price the labels saved;
+    ``reference``, another run's ``results.jsonl``, sets the target of the labels saved."""
     _check_cost(cost_minutes, cost_money, currency)
     results = Path(results)
     out = Path(out_dir) if out_dir is not None else results.parent
@@ -643,7 +668,14 @@ def write_report(
     metric = metric or records[0].get("primary_metric", "accuracy")
     title = title or results.resolve().parent.name
     cost = {"cost_minutes": cost_minutes, "cost_money": cost_money, "currency": currency}
-    text = build_report(records, metric, baseline, title, **cost)
+    ref = None
+    if reference is not None:
+        reference = Path(reference)
+        ref_records = read_report_records(reference)
+        if not ref_records:
+            raise ReportError(f"{reference} holds no results: no reference to measure against")
+        ref = (reference.resolve().parent.name, ref_records)
+    text = build_report(records, metric, baseline, title, **cost, reference=ref)
     out.mkdir(parents=True, exist_ok=True)
     png = plot_learning_curves(records, out / PLOT_FILE, metric, title, baseline)
     report = out / REPORT_FILE
