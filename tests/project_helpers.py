@@ -91,3 +91,42 @@ def init_digits_project(
         *[arg for setting in settings for arg in ("--set", setting)],
         *extra,
     ]
+
+
+def tiny_images(root: Path, names: list[str], seed: int = 0) -> Path:
+    """8x8 grayscale PNGs with random pixels at ``root/<name>`` (folders made)."""
+    rng = np.random.default_rng(seed)
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), "L").save(path)
+    return root
+
+
+def tiny_init_args(project: Path, images: Path, *extra: str) -> list[str]:
+    """``ll4al init`` of a cat/dog project on ``images`` that trains in a blink."""
+    settings = [arg for s in [*TRAINING, "model.lpm_hidden=4"] for arg in ("--set", s)]
+    return [
+        "init",
+        str(project),
+        "--images",
+        str(images),
+        "--classes",
+        "cat,dog",
+        "--image-size",
+        "8",
+        "--initial",
+        "2",
+        "--quiet",
+        *settings,
+        *extra,
+    ]
+
+
+def labels_csv(path: Path, rows: list[tuple[str, str]], annotator: str = "ann") -> Path:
+    """A hand-made label file ``path,label,annotator``."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "annotator"])
+        writer.writerows([(p, label, annotator) for p, label in rows])
+    return path

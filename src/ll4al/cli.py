@@ -20,6 +20,7 @@ from ll4al.preference.cli import add_prefer_parser, run_prefer
 from ll4al.project.cli import add_project_parsers
 from ll4al.project.formats import LabelFileError
 from ll4al.project.project import ProjectError
+from ll4al.project.store import StoreError
 
 # Errors that describe bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (
@@ -28,6 +29,7 @@ USER_ERRORS = (
     FileNotFoundError,
     LabelFileError,
     ProjectError,
+    StoreError,
     PermissionError,  # a read-only --out, say: the message names the file
     NotADirectoryError,
     FileExistsError,

@@ -636,7 +636,7 @@ def test_accept_labels_checks_every_label_before_writing_any(tmp_path):
     from ll4al.project.store import NewLabel, Sample, Store
     from ll4al.tasks import ClassLabels
 
-    store = Store(tmp_path)
+    store = Store(tmp_path, create=True)
     samples = [Sample(f"{n}.png", n, "x", 8, 8) for n in range(2)]
     kind = ClassLabels(["cat", "dog"])
     offered = [

@@ -66,6 +66,12 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
         "add", help="register images added to the project's image folder since init"
     )
     add.add_argument("project")
+    add.add_argument(
+        "--accept-changed",
+        action="store_true",
+        help="register the new pixels of images replaced since they were registered; their "
+        "labels are set aside (kept in the database) and they are to be labeled again",
+    )
     i = sub.add_parser("import", help="import labels: a CSV or a Label Studio JSON export")
     i.add_argument("project")
     i.add_argument("file", help="CSV (path or id, label[, annotator, seconds]) or LS export")
@@ -163,6 +169,19 @@ def _opened(folder: str) -> Iterator[Project]:
         project.close()
 
 
+@contextmanager
+def _reading(folder: str) -> Iterator[Project]:
+    """The project for a command that only reads (``status``, ``export``): no lock, so it
+    runs while a query trains, and one snapshot of the database, so it never sees half of
+    another command's writes."""
+    project = Project.open(folder)
+    try:
+        with project.store.snapshot():
+            yield project
+    finally:
+        project.close()
+
+
 def _query(args: argparse.Namespace) -> int:
     """The one project command that runs under torchrun: rank 0 locks, writes and speaks."""
     from ll4al.distributed import device_for, init_distributed, world
@@ -190,7 +209,7 @@ def _add(args: argparse.Namespace) -> int:
     from ll4al.project.commands import add_images
 
     with _opened(args.project) as project:
-        add_images(project, _progress(args))
+        add_images(project, _progress(args), accept_changed=args.accept_changed)
     return 0
 
 
@@ -205,7 +224,7 @@ def _import(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from ll4al.project.status import format_status, status
 
-    with _opened(args.project) as project:
+    with _reading(args.project) as project:
         info = status(project)
         print(json.dumps(info, indent=1) if args.json else format_status(project, info))
     return 0
@@ -214,7 +233,7 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ll4al.project.export import export
 
-    with _opened(args.project) as project:
+    with _reading(args.project) as project:
         export(project, args.format, Path(args.out))
     return 0
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
@@ -27,10 +28,17 @@ from ll4al.data.imagefolder import image_channels, image_size_of, list_images
 from ll4al.data.intensity import check_mapping
 from ll4al.files import file_checksum, write_text_atomic
 from ll4al.project.accept import accept_labels
+from ll4al.project.integrity import Stat, check_images, file_stat, named
 from ll4al.project.label_import import check_records, read_label_file
 from ll4al.project.labelstudio import labeling_config
 from ll4al.project.project import Project, ProjectError
-from ll4al.project.settings import SETTINGS_FILE, TASKS, ProjectSettings
+from ll4al.project.settings import (
+    SETTINGS_FILE,
+    TASKS,
+    ProjectSettings,
+    class_name_problem,
+    validate,
+)
 from ll4al.project.store import Sample, Store
 from ll4al.project.training import unpinned
 from ll4al.tasks import LABEL_KINDS
@@ -93,6 +101,9 @@ def init_project(
         raise ProjectError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(classes):
         raise ProjectError(f"--classes needs at least two distinct names, got {classes}")
+    for name in classes:
+        if class_name_problem(name):
+            raise ProjectError(f"--classes: {class_name_problem(name)}")
     if not images.is_dir():
         raise ProjectError(f"image folder {images} not found")
     paths = list_images(images)
@@ -112,20 +123,22 @@ def init_project(
     settings = build_settings(ProjectSettings, values, "")
     check_settings(settings)
 
-    samples = _register(images, paths, 0, progress)
+    samples, stats = _register(images, paths, 0, progress)
     groups = dicom_groups(images, paths)
     if settings.evaluation:
         _warn_shared_patients(groups, Path(settings.evaluation), log)
     known = read_label_file(labels_file, task, classes) if labels_file else []
 
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store(folder)
+    store = Store(folder, create=True)
     project = Project(folder, settings, store)
     with store.transaction() as db:  # the labels are checked against the samples just added
         store.add_samples(db, samples)
+        store.record_file_stats(db, stats)
         store.add_groups(db, groups)
         new = check_records(project, known, labels_file, outside_batch=True)
         accept_labels(store, db, project.labels, new)
+    (folder / ".lock").touch()  # here from the start: a refused command leaves no new file
     settings.save(folder)  # last: a folder without project.yaml is not a project yet
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
     log(f"{folder}: {len(samples)} images, {len(classes)} classes, {len(new)} labels known")
@@ -144,38 +157,85 @@ def _warn_shared_patients(groups: list[tuple], evaluation: Path, log: Log) -> No
         )
 
 
-def _register(root: Path, paths: list[str], first_index: int, progress: bool) -> list[Sample]:
+def _register(
+    root: Path, paths: list[str], first_index: int, progress: bool
+) -> tuple[list[Sample], list[tuple[str, Stat]]]:
     """Samples for ``paths`` (checksum and size read from each file), numbered from
-    ``first_index``; an unreadable image is an error naming it."""
+    ``first_index``, and each file's stat (``ll4al.project.integrity``); an unreadable image
+    is an error naming it."""
     bar = tqdm(paths, desc="registering images", unit="img", disable=not progress)
-    samples = []
+    samples, stats = [], {}
     for index, rel in enumerate(bar, start=first_index):
-        width, height = image_size_of(root / rel)
-        checksum = file_checksum(root / split_frame(rel)[0])
+        width, height = _image_size(root, rel)
+        file = split_frame(rel)[0]
+        if file not in stats:
+            stats[file] = file_stat(root / file)  # before the checksum: a later change shows
+        checksum = file_checksum(root / file)
         samples.append(Sample(rel, index, checksum, width, height))
-    return samples
+    return samples, list(stats.items())
 
 
-def add_images(project: Project, progress: bool = True, log: Log = print) -> int:
+def _image_size(root: Path, rel: str) -> tuple[int, int]:
+    """An image's size from its header; a header claiming a huge image is an error naming
+    the file (Pillow's decompression-bomb guard), not a traceback."""
+    try:
+        return image_size_of(root / rel)
+    except Image.DecompressionBombError as err:
+        raise ProjectError(
+            f"{root / rel}: {err.args[0].split('.')[0]}; remove it from {root} or shrink it"
+        ) from None
+
+
+def add_images(
+    project: Project, progress: bool = True, log: Log = print, accept_changed: bool = False
+) -> int:
     """Register the images added to the project's image folder since ``init`` (after the
     pool's last row, so every earlier batch, label and round keeps its meaning); returns how
-    many. Images removed from the folder stay registered and are reported."""
+    many. Images removed from the folder stay registered and are reported; images replaced
+    since registration are reported, and with ``accept_changed`` registered anew, their
+    labels set aside (``Store.reregister``)."""
     root = project.images_root
     registered = project.pool_samples()
     known = {s.id for s in registered}
     found = list_images(root)
     new = [p for p in found if p not in known]
-    missing = sorted(known - set(found))
-    samples = _register(root, new, len(registered), progress)
+    check = check_images(project)
+    samples, stats = _register(root, new, len(registered), progress)
+    changed: list[Sample] = []
+    if accept_changed:
+        replaced = set(check.replaced)
+        changed_ids = [s.id for s in registered if split_frame(s.id)[0] in replaced]
+        changed, changed_stats = _register(root, changed_ids, 0, progress)
+        stats += changed_stats
     with project.store.transaction() as db:
         project.store.add_samples(db, samples)
         project.store.add_groups(db, dicom_groups(root, new))
-    gone = f"; {len(missing)} registered images are missing from {root}" if missing else ""
-    log(f"{len(new)} new images registered, {len(registered) + len(new)} in the pool{gone}")
+        project.store.record_file_stats(db, [*check.verified, *stats])
+        aside = sum(project.store.reregister(db, s, s.checksum) for s in changed)
+    gone = f"; {len(check.missing)} registered images are missing from {root}"
+    log(
+        f"{len(new)} new images registered, {len(registered) + len(new)} in the pool"
+        + (gone if check.missing else "")
+    )
+    if changed:
+        log(
+            f"{len(check.replaced)} replaced images registered with their new pixels "
+            f"({named(check.replaced)}); {aside} labels they had were set aside (kept in the "
+            "database, table labels_aside): label them again"
+        )
+    elif check.replaced:
+        log(
+            f"warning: {len(check.replaced)} registered images were replaced "
+            f"({named(check.replaced)}); query and export refuse until you put the originals "
+            f"back or run `ll4al add {project.folder} --accept-changed`"
+        )
     return len(new)
 
 
 def check_settings(settings: ProjectSettings) -> None:
+    """All of a project's settings, the model's, strategy's and device's too: at ``init``
+    and before a query trains (``validate``, run on every open, has the rest)."""
+    validate(settings)
     labels = LABEL_KINDS[settings.task](settings.classes).with_metric(settings.metric)
     task = labels.task()  # checks the metric against the task's choices
     check_strategies([settings.strategy], task, f"a {settings.task} project")
@@ -184,12 +244,6 @@ def check_settings(settings: ProjectSettings) -> None:
     check_mapping(settings.intensity)
     if settings.metric == "auroc" and len(settings.classes) != 2:
         raise ConfigError(f"metric auroc needs two classes, got {len(settings.classes)}")
-    if settings.channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 or 3, got {settings.channels!r}")
-    if not isinstance(settings.image_size, int) or settings.image_size < 8:
-        raise ConfigError(f"image_size must be an integer >= 8, got {settings.image_size!r}")
-    if settings.active.initial < 2 or settings.active.subset < 1:
-        raise ConfigError("active.initial must be >= 2 and active.subset >= 1")
     rules = ("auto", *FIRST_BATCH_RULES)
     if settings.active.first not in rules:
         raise ConfigError(

@@ -36,6 +36,27 @@ class ProjectError(ValueError):
     """A project command that cannot be done as asked; nothing was written."""
 
 
+def _check_labels_fit(folder: Path, settings: ProjectSettings, store: Store) -> None:
+    """The stored labels are of the project's task and name only its classes: a class
+    removed from project.yaml, or the task changed, after labeling is an error naming it."""
+    values = [json.loads(v) for (v,) in store.db.execute("SELECT DISTINCT value FROM labels")]
+    boxes = settings.task == "detection"
+    names: set[str] = set()
+    for value in values:
+        if boxes != isinstance(value, dict):
+            raise ProjectError(
+                f"{folder / SETTINGS_FILE}: task is {settings.task}, but the database holds "
+                f"{'class' if boxes else 'box'} labels; put the task back"
+            )
+        names.update(value.get("labels", []) if boxes else [value])
+    unknown = sorted(map(str, names - set(settings.classes)))
+    if unknown:
+        raise ProjectError(
+            f"{folder / SETTINGS_FILE}: classes lack {unknown}, which stored labels use; put "
+            "them back (a class cannot be removed once it has labels)"
+        )
+
+
 class Project:
     """An open labeling project."""
 
@@ -58,7 +79,14 @@ class Project:
                 f"{folder} is not an ll4al project (no {SETTINGS_FILE}); "
                 "create one with `ll4al init`"
             )
-        return cls(folder, ProjectSettings.load(folder), Store(folder))
+        settings = ProjectSettings.load(folder)
+        store = Store(folder)
+        try:
+            _check_labels_fit(folder, settings, store)
+        except ProjectError:
+            store.close()
+            raise
+        return cls(folder, settings, store)
 
     def close(self) -> None:
         self.store.close()

@@ -16,8 +16,10 @@ from ll4al.al.training import NonFiniteLossError
 from ll4al.distributed import world
 from ll4al.files import atomic_path, write_json_atomic
 from ll4al.models.learner import PoolData
+from ll4al.project.commands import check_settings
 from ll4al.project.csvlabels import write_batch_csv
 from ll4al.project.encoder import encoder_provenance
+from ll4al.project.integrity import check_images, remember, require_unchanged
 from ll4al.project.labelstudio import tasks_json
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.training import describe_training
@@ -37,6 +39,7 @@ def query(
     strategy = strategy or settings.strategy
     if k < 1:
         raise ProjectError(f"--k must be at least 1, got {k}")
+    check_settings(settings)  # model, device, strategy: before anything trains or is written
     pending = [b for b in project.store.batches() if b["labeled"] < b["size"]]
     if pending:
         b = pending[0]
@@ -44,6 +47,10 @@ def query(
             f"batch {b['id']} still has {b['size'] - b['labeled']} of {b['size']} images "
             f"without a label; import them first (ll4al import {project.folder} FILE)"
         )
+    project.store.check_writable()  # a database another program holds: say so before training
+    images = check_images(project)
+    require_unchanged(project, images, "query", pixels=True)
+    remember(project, images)
     pool_data = project.pool_data(progress)
     pool = project.training_pool()
     session, evaluation = project.session(pool_data, strategy, progress, len(pool.labeled))

@@ -83,9 +83,73 @@ class ProjectSettings:
 
     @classmethod
     def load(cls, folder: Path) -> ProjectSettings:
+        """The settings in ``folder``, checked (``validate``) on every open: a project.yaml
+        edited by hand is refused with its key named before any command works on it."""
         path = folder / SETTINGS_FILE
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            text = path.read_bytes().decode("utf-8")
+            values = yaml.safe_load(text)
+        except UnicodeDecodeError as err:
+            line = path.read_bytes()[: err.start].count(b"\n") + 1
+            raise ConfigError(f"{path}: line {line}: not UTF-8 text (save it as UTF-8)") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path} is not valid YAML: {err}") from err
-        return build_settings(cls, values, "")
+        if not values:
+            raise ConfigError(
+                f"{path} is empty: it must hold the project's settings (task, classes, "
+                "images, ...); restore it from a backup"
+            )
+        try:
+            settings = build_settings(cls, values, "")
+            validate(settings)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        return settings
+
+
+#: Characters a class name must not hold: it names a folder in an ``imagefolder`` export.
+_UNSAFE = set('/\\:*?"<>|')
+
+
+def class_name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a class name (it becomes a folder and a file name), or None."""
+    if not isinstance(name, str) or not name:
+        return f"class names must be non-empty text, got {name!r}"
+    if name != name.strip():
+        return f"class name {name!r} starts or ends with a space"
+    if name.startswith(".") or _UNSAFE & set(name) or any(ord(c) < 32 for c in name):
+        return (
+            f"class name {name!r} cannot be a folder name (no leading '.', no / \\ : * ? "
+            '" < > | or control characters)'
+        )
+    return None
+
+
+def validate(settings: ProjectSettings) -> None:
+    """The checks that need no model code (``ll4al status`` runs them too): task, classes,
+    sizes and counts. ``ll4al.project.commands.check_settings`` adds model, strategy and
+    device before anything trains."""
+    if settings.task not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {settings.task!r}")
+    classes = settings.classes
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ConfigError(f"classes needs at least two distinct names, got {classes}")
+    for name in classes:
+        problem = class_name_problem(name)
+        if problem:
+            raise ConfigError(f"classes: {problem}")
+    if not settings.images:
+        raise ConfigError("images (the image folder) is not set")
+    if settings.channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 or 3, got {settings.channels!r}")
+    if not isinstance(settings.image_size, int) or settings.image_size < 8:
+        raise ConfigError(f"image_size must be an integer >= 8, got {settings.image_size!r}")
+    if settings.eval_batch_size < 1:
+        raise ConfigError(f"eval_batch_size must be >= 1, got {settings.eval_batch_size}")
+    if settings.active.initial < 2 or settings.active.subset < 1:
+        raise ConfigError(
+            "active.initial must be >= 2 and active.subset >= 1, got "
+            f"{settings.active.initial} and {settings.active.subset}"
+        )
+    if settings.cost.minutes < 0 or settings.cost.money < 0:
+        raise ConfigError("cost.minutes and cost.money must be >= 0")

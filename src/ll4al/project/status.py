@@ -8,6 +8,7 @@ from typing import Any
 
 from ll4al.files import read_json
 from ll4al.project.encoder import describe_encoder, encoder_provenance
+from ll4al.project.integrity import check_images, named
 from ll4al.project.project import Project
 
 
@@ -27,6 +28,7 @@ def status(project: Project) -> dict[str, Any]:
     seconds = sum(recorded) + unrecorded * cost.minutes * 60
     rounds = store.model_rounds()
     last = rounds[-1] if rounds else None
+    images = check_images(project)
     return {
         "images": project.store.pool_size(),
         "labeled": len(decided),
@@ -39,6 +41,9 @@ def status(project: Project) -> dict[str, Any]:
         "money": len(labels) * cost.money,
         "currency": cost.currency,
         "disagreements": store.disagreements(),
+        "replaced": images.replaced,
+        "missing": images.missing,
+        "labels_aside": len(store.labels_aside()),
         "encoder": encoder_provenance(project),
         "last_round": None
         if last is None
@@ -93,6 +98,23 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
             for s, by in list(disagreements.items())[:5]
         )
         lines.append(f"annotators disagree on {len(disagreements)} images: {shown}")
+    if info["replaced"]:
+        lines.append(
+            f"REPLACED: {len(info['replaced'])} images differ from the pixels they were "
+            f"registered (and labeled) as: {named(info['replaced'])}; query and export refuse "
+            f"until the originals are back or `ll4al add {project.folder} --accept-changed` "
+            "registers the new pixels (their labels set aside)"
+        )
+    if info["missing"]:
+        lines.append(
+            f"MISSING: {len(info['missing'])} registered images are gone from "
+            f"{project.images_root}: {named(info['missing'])}; put them back"
+        )
+    if info["labels_aside"]:
+        lines.append(
+            f"{info['labels_aside']} labels set aside (given for pixels since replaced; "
+            "table labels_aside)"
+        )
     lines.append(describe_encoder(info["encoder"]))
     last = info["last_round"]
     if last is not None and last["metrics"]:

@@ -2,11 +2,17 @@
 
 One transaction per command (``Store.transaction``), WAL journal: a process killed mid-command
 leaves the database as it was before the command, never half a batch or half an import.
-Labels are never updated: a second annotator's label, or a changed mind, is a new row, and
-``decided_labels`` applies the stated rule to decide what the model trains on. Nor are they
-deleted, with a single exception: undo on the labeling page (``ll4al label``), where
-``delete_web_label`` removes one row by id, and only a row the page itself wrote
-(``source = 'web'``) for the annotator who asks.
+Labels are never updated: a second annotator's label, or a changed mind (a change back
+too), is a new row, and ``decided_labels`` applies the stated rule to decide what the model
+trains on. Nor are they deleted, with two exceptions: undo on the labeling page (``ll4al
+label``), where ``delete_web_label`` removes one row by id, and only a row the page itself
+wrote (``source = 'web'``) for the annotator who asks; and an image replaced after labeling,
+whose labels ``set_labels_aside`` moves, unchanged, to ``labels_aside`` when the user
+registers the new pixels (``ll4al add --accept-changed``).
+
+The database is checked when it is opened (``Store(check=True)``): a missing file is never
+recreated empty, and a damaged one, or one whose tables lack the columns ll4al reads, is a
+``StoreError`` naming it, before any command works on it.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from ll4al.files import CorruptFileError
 DATABASE_FILE = "project.sqlite"
 
 #: The schema's version, kept in the database's ``PRAGMA user_version``: 0 is a database made
-#: before there was one (with ``samples.split``, always 'pool'), which opening migrates.
-SCHEMA_VERSION = 1
+#: before there was one (with ``samples.split``, always 'pool'), 1 one whose labels are unique
+#: per (sample, annotator, value); opening migrates both (``Store._migrate``).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -60,8 +67,27 @@ CREATE TABLE IF NOT EXISTS labels (
     seconds REAL,
     created TEXT NOT NULL,
     source TEXT NOT NULL,           -- the file it was imported from, or 'web' (ll4al label)
-    batch INTEGER REFERENCES batches(id),
-    UNIQUE (sample, annotator, value)
+    batch INTEGER REFERENCES batches(id)
+);
+CREATE INDEX IF NOT EXISTS labels_by_sample ON labels (sample, annotator);
+CREATE TABLE IF NOT EXISTS labels_aside (  -- labels of images replaced after labeling
+    id INTEGER PRIMARY KEY,         -- the label's id in labels
+    sample TEXT NOT NULL,
+    value TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    seconds REAL,
+    created TEXT NOT NULL,
+    source TEXT NOT NULL,
+    batch INTEGER,
+    checksum TEXT NOT NULL,         -- the pixels it was given for (sha256)
+    set_aside TEXT NOT NULL         -- when `ll4al add --accept-changed` moved it here
+);
+CREATE TABLE IF NOT EXISTS file_stats (  -- a cheap first check that an image is unchanged
+    file TEXT PRIMARY KEY,          -- the file under the image root (a DICOM's, not a frame's)
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sample_groups (  -- DICOM samples only
     sample TEXT PRIMARY KEY REFERENCES samples(id),
@@ -82,8 +108,18 @@ CREATE TABLE IF NOT EXISTS rounds (
 """
 
 
+#: The tables and columns every command reads; a database without them is not one ll4al can
+#: use (tables added later, like ``sample_groups``, are created where missing).
+REQUIRED_COLUMNS = {
+    "samples": ("id", "pool_index", "checksum", "width", "height"),
+    "batches": ("id", "strategy", "round", "created", "status"),
+    "batch_items": ("batch", "sample", "rank", "score", "guess"),
+    "labels": ("id", "sample", "value", "annotator", "seconds", "created", "source", "batch"),
+    "rounds": ("round", "labeled", "labels_digest", "weights", "metrics", "train_seconds"),
+}
+
 _INSERT_LABEL = (
-    "INSERT OR IGNORE INTO labels (sample, value, annotator, seconds, created, source, batch) "
+    "INSERT INTO labels (sample, value, annotator, seconds, created, source, batch) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -124,55 +160,143 @@ def _label_row(n: NewLabel, created: str) -> tuple:
     return (n.sample, json.dumps(n.value), n.annotator, n.seconds, created, n.source, n.batch)
 
 
+class StoreError(ValueError):
+    """A project database that is missing, damaged, locked or not ll4al's: one line naming
+    the file and what to do."""
+
+
 class Store:
     """The database of one project folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, create: bool = False, check: bool = True) -> None:
+        """Open ``folder``'s database; ``create`` makes a new one (``ll4al init`` only),
+        ``check`` verifies it (every page, every table ll4al reads) before it is used."""
         self.path = Path(folder) / DATABASE_FILE
+        if not create and not self.path.is_file():
+            raise StoreError(
+                f"{self.path} is missing: it holds the project's labels, batches and rounds; "
+                "restore it from a backup (ll4al never recreates it empty)"
+            )
         self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
         self.db.row_factory = sqlite3.Row
-        self._migrate()  # first: a later ll4al's database is refused before any write
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)  # a new database's tables
-
-    def _migrate(self) -> None:
-        """Bring a database made by an earlier ll4al to ``SCHEMA_VERSION``, in one transaction
-        (a second process opening it meanwhile waits, then finds it done); one made by a later
-        ll4al is refused and left as it is.
-
-        0 -> 1: ``rounds.training`` is added (empty) where rounds did not record their
-        training yet, and ``samples.split`` is dropped by copying the table into one without
-        it (foreign keys off meanwhile, checked before the commit): unlike ``DROP COLUMN``
-        (SQLite 3.35), this works on every SQLite a Python 3.10 may bring."""
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        try:
+            self._prepare(create, check)
+        except sqlite3.DatabaseError as err:
             self.db.close()
+            raise StoreError(
+                f"{self.path} is not a usable ll4al database ({err}); restore it from a backup"
+            ) from None
+        except (StoreError, CorruptFileError):
+            self.db.close()
+            raise
+
+    def _prepare(self, create: bool, check: bool) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:  # first: refused before any check or write
             raise CorruptFileError(
                 f"{self.path} has schema version {version}, made by a later ll4al (this one "
                 f"reads up to {SCHEMA_VERSION}); upgrade ll4al (the file was left as it is)"
             )
-        if version == SCHEMA_VERSION:
-            return
-        self.db.execute("PRAGMA foreign_keys=OFF")  # until __init__ turns them on
-        with self.transaction() as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-                return  # another process migrated it while this one waited
-            rounds = _columns(db, "rounds")
-            if rounds and "training" not in rounds:
-                db.execute("ALTER TABLE rounds ADD COLUMN training TEXT")
-            if "split" in _columns(db, "samples"):  # SQLite's way: new table, copy, swap
-                create = next(s for s in SCHEMA.split(";") if "EXISTS samples (" in s)
-                db.execute(create.replace("IF NOT EXISTS samples", "samples_v1"))
-                db.execute(
-                    "INSERT INTO samples_v1 (id, pool_index, checksum, width, height) "
-                    "SELECT id, pool_index, checksum, width, height FROM samples"
+        tables = {
+            row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if check and not create:
+            problems = self.db.execute("PRAGMA quick_check").fetchall()
+            if [tuple(row) for row in problems] != [("ok",)]:
+                raise StoreError(
+                    f"{self.path} is damaged ({problems[0][0]}); restore it from a backup"
                 )
-                db.execute("DROP TABLE samples")
-                db.execute("ALTER TABLE samples_v1 RENAME TO samples")
+        if tables or not create:  # an existing database: ll4al's tables, with their columns
+            self._check_columns(tables)
+        if version < SCHEMA_VERSION:
+            self._migrate()
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)  # a new database's tables, and tables added since
+
+    def _check_columns(self, tables: set[str]) -> None:
+        for table, needed in REQUIRED_COLUMNS.items():
+            if table not in tables:
+                raise StoreError(
+                    f"{self.path} has no table {table!r}: not an ll4al project database, "
+                    "or a damaged one; restore it from a backup"
+                )
+            columns = _columns(self.db, table)
+            lacking = [c for c in needed if c not in columns]
+            if lacking:
+                raise StoreError(
+                    f"{self.path}: table {table!r} lacks the columns {lacking}; "
+                    "restore the database from a backup"
+                )
+
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier ll4al to ``SCHEMA_VERSION``, in one transaction
+        (a second process opening it meanwhile waits, then finds it done). A table loses a
+        column or a constraint by being copied into a new one and swapped in (foreign keys
+        off meanwhile, checked before the commit): unlike ``DROP COLUMN`` (SQLite 3.35), this
+        works on every SQLite a Python 3.10 may bring. Tables that are only new are not a
+        version: ``SCHEMA`` creates them where missing.
+
+        0 -> 1: ``rounds.training`` is added (empty) where rounds did not record their
+        training yet, and ``samples.split`` (always 'pool') is dropped.
+        1 -> 2: ``labels`` loses ``UNIQUE (sample, annotator, value)``, so a label changed
+        back to an earlier value is stored (a new row); rows keep their ids."""
+        self.db.execute("PRAGMA foreign_keys=OFF")  # until _prepare turns them on
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                return  # another process migrated it while this one waited
+            if version < 1:
+                rounds = _columns(db, "rounds")
+                if rounds and "training" not in rounds:
+                    db.execute("ALTER TABLE rounds ADD COLUMN training TEXT")
+                if "split" in _columns(db, "samples"):
+                    self._rebuild(db, "samples", REQUIRED_COLUMNS["samples"])
+            if version < 2:
+                sql = db.execute(
+                    "SELECT sql FROM sqlite_master WHERE type='table' AND name='labels'"
+                ).fetchone()
+                if sql is not None and "UNIQUE" in sql[0].upper():
+                    self._rebuild(db, "labels", REQUIRED_COLUMNS["labels"])
             if db.execute("PRAGMA foreign_key_check").fetchall():
                 raise CorruptFileError(f"{self.path} has rows that refer to no row")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _rebuild(db: sqlite3.Connection, table: str, columns: Sequence[str]) -> None:
+        """``table`` made anew by its CREATE statement in ``SCHEMA``, ``columns`` copied."""
+        create = next(s for s in SCHEMA.split(";") if f"EXISTS {table} (" in s)
+        db.execute(create.replace(f"IF NOT EXISTS {table}", f"{table}_new"))
+        names = ", ".join(columns)
+        db.execute(f"INSERT INTO {table}_new ({names}) SELECT {names} FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+
+    def check_writable(self) -> None:
+        """A write transaction can start now: before a long command (``query`` trains for
+        minutes) rather than at its end, where another program holding the database locked
+        would make it fail after the work."""
+        self.db.execute("PRAGMA busy_timeout = 1000")  # a page's answer takes milliseconds
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+        except sqlite3.OperationalError as err:
+            raise StoreError(
+                f"{self.path} cannot be written ({err}): another program has it open for "
+                "writing (a database browser?) or it is read-only; close it and run again"
+            ) from None
+        finally:
+            self.db.execute("PRAGMA busy_timeout = 5000")  # sqlite3.connect's default
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside sees the database as it was at the first one: a reader
+        (``status``, ``export``) runs beside a writer without the writer's lock."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -225,13 +349,57 @@ class Store:
         ).fetchone()
         return None if row is None else Sample(**dict(row))
 
+    def file_stats(self) -> dict[str, tuple[int, int, int, int]]:
+        """``file: (size, mtime_ns, ctime_ns, inode)`` when its checksum last matched."""
+        rows = self.db.execute("SELECT file, size, mtime_ns, ctime_ns, inode FROM file_stats")
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def record_file_stats(
+        self, db: sqlite3.Connection, stats: Sequence[tuple[str, tuple[int, int, int, int]]]
+    ) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?, ?)",
+            [(file, *stat) for file, stat in stats],
+        )
+
+    def reregister(self, db: sqlite3.Connection, sample: Sample, checksum: str) -> int:
+        """Register new pixels for ``sample`` (its file was replaced): the sample takes the new
+        checksum and size, its labels move, as they are, to ``labels_aside`` (they were given
+        for the old pixels), and batches it was in are open again. Returns how many labels
+        were set aside."""
+        moved = db.execute(
+            "INSERT INTO labels_aside SELECT l.id, l.sample, l.value, l.annotator, l.seconds, "
+            "l.created, l.source, l.batch, s.checksum, ? FROM labels l "
+            "JOIN samples s ON s.id = l.sample WHERE l.sample = ?",
+            (now(), sample.id),
+        ).rowcount
+        db.execute("DELETE FROM labels WHERE sample = ?", (sample.id,))
+        db.execute(
+            "UPDATE samples SET checksum = ?, width = ?, height = ? WHERE id = ?",
+            (checksum, sample.width, sample.height, sample.id),
+        )
+        db.execute(
+            "UPDATE batches SET status = 'open' WHERE status = 'done' AND EXISTS ("
+            "SELECT 1 FROM batch_items i WHERE i.batch = batches.id AND i.sample = ?)",
+            (sample.id,),
+        )
+        return moved
+
+    def labels_aside(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM labels_aside ORDER BY id").fetchall()
+
     # --- labels ------------------------------------------------------------------------
 
     def add_label(self, db: sqlite3.Connection, label: NewLabel) -> int | None:
-        """Insert one label; its row id, or None when the same label (sample, annotator,
-        value) is already stored."""
-        cursor = db.execute(_INSERT_LABEL, _label_row(label, now()))
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        """Insert one label; its row id, or None when it repeats the annotator's latest label
+        of that sample (a label changed back to an earlier value is a new row)."""
+        latest = db.execute(
+            "SELECT value FROM labels WHERE sample = ? AND annotator = ? ORDER BY id DESC LIMIT 1",
+            (label.sample, label.annotator),
+        ).fetchone()
+        if latest is not None and json.loads(latest["value"]) == label.value:
+            return None
+        return db.execute(_INSERT_LABEL, _label_row(label, now())).lastrowid
 
     def delete_web_label(
         self, db: sqlite3.Connection, label_id: int, annotator: str
