@@ -26,10 +26,11 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
     """Labels from a CSV file with a header row; one record per row, in file order.
 
     The key is the ``path`` column when there is one, else ``id``. Fields are stripped of
-    surrounding whitespace and blank rows are ignored. In a batch file (one with a ``rank``
-    column, as ``write_batch_csv`` writes) a row whose label is still empty is skipped, so a
-    half-labeled batch imports the rows done; anywhere else an empty label is an error, since
-    a hand-made file with a hole in it is more likely a mistake than a plan.
+    surrounding whitespace (the key is kept as written too) and blank rows are ignored. In a
+    batch file (one with a ``rank`` column, as ``write_batch_csv`` writes) a row whose label
+    is still empty is skipped, so a half-labeled batch imports the rows done; anywhere else
+    an empty label is an error, since a hand-made file with a hole in it is more likely a
+    mistake than a plan.
     """
     if task == "detection":
         message = f"{path}: detection labels come as Label Studio JSON or VOC XML, not CSV"
@@ -59,7 +60,7 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
             if not label and "rank" in columns:
                 skipped += 1
                 continue
-            records.append(_record(fields, columns, path, line))
+            records.append(_record(fields, row, columns, path, line))
     except csv.Error as err:
         raise LabelFileError(f"{path}: line {reader.line_num}: not valid CSV ({err})") from err
     if header is None:
@@ -91,13 +92,18 @@ def _columns(header: list[str], path: Path, line: int) -> dict[str, int]:
     return columns
 
 
-def _record(fields: list[str], columns: dict[str, int], path: Path, line: int) -> LabelRecord:
-    """One data row as a record; an empty key or label, or bad seconds, is an error."""
+def _record(
+    fields: list[str], row: list[str], columns: dict[str, int], path: Path, line: int
+) -> LabelRecord:
+    """One data row as a record; an empty key or label, or bad seconds, is an error. The
+    key is kept as written (``row``), spaces too: an image's name may start with one
+    (``check_records`` tries it as written, then stripped)."""
     key_column = "path" if "path" in columns else "id"
     key = fields[columns[key_column]]
     label = fields[columns["label"]]
     if not key:
         raise LabelFileError(f"{path}: line {line}: empty {key_column!r}")
+    key = row[columns[key_column]]
     if not label:
         raise LabelFileError(f"{path}: line {line}: empty 'label'")
     annotator = fields[columns["annotator"]] if "annotator" in columns else ""
