@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -340,6 +341,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nll4al: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`ll4al status P | head -1`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

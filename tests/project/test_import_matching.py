@@ -90,7 +90,9 @@ def test_a_name_starting_with_a_space_imports_from_the_batch_csv(project):
 def test_two_labels_for_one_image_from_one_annotator_in_one_file_are_refused(
     project, tmp_path, capsys
 ):
-    file = labels_csv(tmp_path / "labels.csv", [("X.png", "cat"), ("z.png", "cat"), ("X.png", "dog")])
+    file = labels_csv(
+        tmp_path / "labels.csv", [("X.png", "cat"), ("z.png", "cat"), ("X.png", "dog")]
+    )
     line = refused(capsys, ["import", str(project), str(file), "--outside-batch"], project)
     assert "line 4" in line and "line 2" in line and "'X.png'" in line
     agreeing = labels_csv(tmp_path / "same.csv", [("X.png", "cat"), ("X.png", "cat")])

@@ -63,6 +63,9 @@ def _open(path: Path):
         return Image.open(path)
     except (UnidentifiedImageError, OSError) as err:
         raise CorruptFileError(f"{path}: not a readable image ({err})") from None
+    except Image.DecompressionBombError as err:  # a header claiming billions of pixels
+        claim = str(err).split(",")[0]
+        raise CorruptFileError(f"{path}: {claim}; remove or shrink the image") from None
 
 
 def image_channels(root: Path, paths: Sequence[str]) -> int:

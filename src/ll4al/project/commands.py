@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
 from tqdm.auto import tqdm
 
 from ll4al.al.checks import check_runtime, check_strategies, check_training
@@ -166,24 +165,13 @@ def _register(
     bar = tqdm(paths, desc="registering images", unit="img", disable=not progress)
     samples, stats = [], {}
     for index, rel in enumerate(bar, start=first_index):
-        width, height = _image_size(root, rel)
+        width, height = image_size_of(root / rel)
         file = split_frame(rel)[0]
         if file not in stats:
             stats[file] = file_stat(root / file)  # before the checksum: a later change shows
         checksum = file_checksum(root / file)
         samples.append(Sample(rel, index, checksum, width, height))
     return samples, list(stats.items())
-
-
-def _image_size(root: Path, rel: str) -> tuple[int, int]:
-    """An image's size from its header; a header claiming a huge image is an error naming
-    the file (Pillow's decompression-bomb guard), not a traceback."""
-    try:
-        return image_size_of(root / rel)
-    except Image.DecompressionBombError as err:
-        raise ProjectError(
-            f"{root / rel}: {err.args[0].split('.')[0]}; remove it from {root} or shrink it"
-        ) from None
 
 
 def add_images(

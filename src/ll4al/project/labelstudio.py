@@ -221,6 +221,9 @@ def read_export(path: Path, task: str) -> list[LabelRecord]:
         raise LabelFileError(f"{path}: {where}: not JSON ({err.msg})") from err
     except RecursionError as err:
         raise LabelFileError(f"{path}: not JSON ll4al can read (nested too deeply)") from err
+    except ValueError as err:  # a number of thousands of digits: Python's int limit
+        problem = str(err).split(";")[0]
+        raise LabelFileError(f"{path}: not JSON ll4al can read ({problem})") from None
     if not isinstance(tasks, list):
         message = f"{path}: not a list of tasks (use Label Studio's 'JSON' export format)"
         raise LabelFileError(message)

@@ -40,6 +40,11 @@ def query(
     if k < 1:
         raise ProjectError(f"--k must be at least 1, got {k}")
     check_settings(settings)  # model, device, strategy: before anything trains or is written
+    if project.store.pool_size() < 2:
+        raise ProjectError(
+            f"the pool of {project.folder} has one image; a model needs at least two to learn "
+            f"from: put more images under {project.images_root} and run `ll4al add`"
+        )
     pending = [b for b in project.store.batches() if b["labeled"] < b["size"]]
     if pending:
         b = pending[0]

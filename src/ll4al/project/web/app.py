@@ -125,7 +125,7 @@ def _page() -> Page:
 def _store() -> Store:
     """This request's connection (sqlite3 connections stay in their thread)."""
     if "store" not in g:
-        g.store = Store(_page().folder)
+        g.store = Store(_page().folder, check=False)  # checked when the page started
     return g.store
 
 
@@ -374,7 +374,10 @@ def _progress(store: Store, batch_id: int, annotator: str) -> dict[str, Any]:
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # a body nested thousands deep: bad input, not a server error
+        abort(400, "JSON nested too deeply")
     if not isinstance(body, dict):
         abort(400, "expected a JSON object (Content-Type: application/json)")
     return body
