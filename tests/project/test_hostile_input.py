@@ -96,3 +96,42 @@ def test_a_30000_deep_json_body_is_a_400(tmp_path):
     )
     assert answer.status_code == 400
     assert "nested too deeply" in json.loads(answer.data)["error"]
+
+
+def init_refused(tmp_path: Path, capsys, *extra: str, named: str) -> None:
+    images = tiny_images(tmp_path / "images", ["a.png", "b.png"])
+    project = tmp_path / "new" / "project"
+    refused(capsys, tiny_init_args(project, images, *extra), None, named)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--initial", "0"], "active.initial"),
+        (["--cost-money", "-1"], "cost.money"),
+        (["--eval", "/nonexistent/eval"], "--eval folder /nonexistent/eval not found"),
+    ],
+)
+def test_init_refuses_bad_options_and_leaves_no_folder(tmp_path, capsys, extra, named):
+    init_refused(tmp_path, capsys, *extra, named=named)
+
+
+def test_init_refuses_an_eval_folder_with_a_class_the_project_lacks(tmp_path, capsys):
+    tiny_images(tmp_path / "eval", ["cat/e1.png", "horse/e2.png"])
+    init_refused(tmp_path, capsys, "--eval", str(tmp_path / "eval"), named="['horse']")
+
+
+def test_init_with_a_bad_labels_file_leaves_no_project_behind(tmp_path, capsys):
+    labels = tmp_path / "known.csv"
+    labels.write_text("path,label\na.png,cat\nb.png,horse\n")
+    init_refused(tmp_path, capsys, "--labels", str(labels), named="line 3")
+
+
+def test_seconds_beyond_a_day_are_refused_from_a_csv(tmp_path, capsys):
+    images = tiny_images(tmp_path / "images", ["a.png", "b.png"])
+    project = tmp_path / "project"
+    assert main(tiny_init_args(project, images)) == 0
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label,seconds\na.png,cat,3\nb.png,dog,1e300\n")
+    refused(capsys, ["import", str(project), str(labels), "--outside-batch"], project, "line 3")

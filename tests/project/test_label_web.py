@@ -341,6 +341,18 @@ def test_a_foreign_host_name_is_refused_when_serving_on_loopback(project):
     assert client.get("/", headers={"Host": "rebound.example:8765"}).status_code == 400
 
 
+def test_serving_on_ipv6_loopback_keeps_the_host_check(project, monkeypatch):
+    import werkzeug.serving
+
+    folder, _ = project
+    monkeypatch.setattr(werkzeug.serving, "make_server", FakeServer)
+    assert main(["label", str(folder), "--host", "::1", "--port", "8799"]) == 0
+    client = FakeServer.made[2].test_client()
+    assert client.get("/", headers={"Host": "[::1]:8799"}).status_code == 200
+    assert client.get("/", headers={"Host": "localhost:8799"}).status_code == 200
+    assert client.get("/", headers={"Host": "rebound.example:8799"}).status_code == 400
+
+
 # --- detection -----------------------------------------------------------------------------------
 
 
@@ -425,13 +437,15 @@ def test_ll4al_label_serves_on_loopback_and_warns_elsewhere(project, monkeypatch
     assert main(["label", str(folder), "--annotator", "ana", "--port", "8799"]) == 0
     host, port, app = FakeServer.made
     assert (host, port, app.config["LL4AL_ANNOTATOR"]) == ("127.0.0.1", 8799, "ana")
-    assert app.config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+    assert app.config["LL4AL_TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
     out, err = capsys.readouterr()
     assert "http://127.0.0.1:8799/" in out and "batch 1, 0/11 labeled" in out
     assert "warning" not in err
 
     assert main(["label", str(folder), "--host", "0.0.0.0"]) == 0
-    assert FakeServer.made[0] == "0.0.0.0" and FakeServer.made[2].config["TRUSTED_HOSTS"] is None
+    assert (
+        FakeServer.made[0] == "0.0.0.0" and FakeServer.made[2].config["LL4AL_TRUSTED_HOSTS"] is None
+    )
     err = capsys.readouterr().err
     assert err.startswith("ll4al: warning: serving on 0.0.0.0") and len(err.splitlines()) == 1
 

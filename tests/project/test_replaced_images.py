@@ -113,3 +113,30 @@ def test_a_deleted_image_is_named_and_query_refuses_before_training(labeled, cap
     (images / "v.png").unlink()
     assert status_json(project, capsys)["missing"] == ["v.png"]
     refused(capsys, ["query", str(project), "--k", "1", "--quiet"], project, "v.png", "missing")
+
+
+def test_status_and_export_read_a_snapshot_while_a_query_holds_the_project(
+    labeled, tmp_path, capsys
+):
+    """A query holds .lock for its whole run and writes its batch in one transaction: status
+    and export neither wait for it nor see half of its writes."""
+    import sqlite3
+
+    from ll4al.files import file_lock
+
+    project, _ = labeled
+    writer = sqlite3.connect(project / "project.sqlite", isolation_level=None)
+    with file_lock(project / ".lock", wait=False) as held:
+        assert held
+        writer.execute("BEGIN IMMEDIATE")  # the batch being written, not yet committed
+        writer.execute(
+            "INSERT INTO labels (sample, value, annotator, created, source) "
+            "VALUES ('w.png', '\"cat\"', 'other', 'now', 'x.csv')"
+        )
+        assert status_json(project, capsys)["labels"] == 6
+        out = tmp_path / "export.csv"
+        assert main(["export", str(project), "--format", "csv", "--out", str(out)]) == 0
+        assert len(out.read_text().splitlines()) == 7
+        writer.execute("COMMIT")
+    writer.close()
+    assert status_json(project, capsys)["labels"] == 7

@@ -130,7 +130,7 @@ def _init(args: argparse.Namespace) -> int:
         "image_size": args.image_size,
         "strategy": args.strategy,
         "seed": args.seed,
-        "active": {"initial": args.initial} if args.initial else None,
+        "active": {"initial": args.initial} if args.initial is not None else None,
         "cost": {
             k: v
             for k, v in (

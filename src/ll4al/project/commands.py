@@ -23,7 +23,7 @@ from ll4al.al.fit_rule import AUTO_KEYS
 from ll4al.al.spread import SPREADS
 from ll4al.config import FIRST_BATCH_RULES, ConfigError, apply_overrides, build_settings
 from ll4al.data.dicom import dicom_groups, folder_patients, split_frame
-from ll4al.data.imagefolder import image_channels, image_size_of, list_images
+from ll4al.data.imagefolder import class_folders, image_channels, image_size_of, list_images
 from ll4al.data.intensity import check_mapping
 from ll4al.files import file_checksum, write_text_atomic
 from ll4al.project.accept import accept_labels
@@ -38,7 +38,7 @@ from ll4al.project.settings import (
     class_name_problem,
     validate,
 )
-from ll4al.project.store import Sample, Store
+from ll4al.project.store import DATABASE_FILE, Sample, Store
 from ll4al.project.training import unpinned
 from ll4al.tasks import LABEL_KINDS
 
@@ -115,6 +115,7 @@ def init_project(
     values.update(task=task, classes=classes, images=str(images), name=folder.name)
     if values.get("evaluation"):
         values["evaluation"] = str(Path(values["evaluation"]).resolve())
+        _check_evaluation(Path(values["evaluation"]), classes)
     values = apply_overrides(values, overrides)
     values["train_auto"] = unpinned(values["train_auto"], options, overrides)
     if "channels" not in values:
@@ -128,20 +129,46 @@ def init_project(
         _warn_shared_patients(groups, Path(settings.evaluation), log)
     known = read_label_file(labels_file, task, classes) if labels_file else []
 
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     store = Store(folder, create=True)
     project = Project(folder, settings, store)
-    with store.transaction() as db:  # the labels are checked against the samples just added
-        store.add_samples(db, samples)
-        store.record_file_stats(db, stats)
-        store.add_groups(db, groups)
-        new = check_records(project, known, labels_file, outside_batch=True)
-        accept_labels(store, db, project.labels, new)
+    try:
+        with store.transaction() as db:  # labels are checked against the samples just added
+            store.add_samples(db, samples)
+            store.record_file_stats(db, stats)
+            store.add_groups(db, groups)
+            new = check_records(project, known, labels_file, outside_batch=True)
+            accept_labels(store, db, project.labels, new)
+    except BaseException:  # a refused --labels file: no half-made project left behind
+        store.close()
+        for suffix in ("", "-wal", "-shm"):
+            (folder / (DATABASE_FILE + suffix)).unlink(missing_ok=True)
+        for created in made:  # innermost first
+            created.rmdir()
+        raise
     (folder / ".lock").touch()  # here from the start: a refused command leaves no new file
     settings.save(folder)  # last: a folder without project.yaml is not a project yet
     write_text_atomic(folder / "labelstudio-config.xml", labeling_config(task, classes) + "\n")
     log(f"{folder}: {len(samples)} images, {len(classes)} classes, {len(new)} labels known")
     return project
+
+
+def _check_evaluation(root: Path, classes: list[str]) -> None:
+    """The --eval folder exists, in the ``<class>/<image>`` layout, with the project's
+    classes only: a round evaluated on nothing, or failing after training, is found now."""
+    if not root.is_dir():
+        raise ProjectError(f"--eval folder {root} not found")
+    try:
+        _, names = class_folders(root)
+    except FileNotFoundError as err:
+        raise ProjectError(f"--eval: {err}") from None
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        raise ProjectError(
+            f"--eval folder {root} has classes {unknown} that --classes lacks; the folder "
+            "must be <class>/<image> with the project's class names"
+        )
 
 
 def _warn_shared_patients(groups: list[tuple], evaluation: Path, log: Log) -> None:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ll4al.files import atomic_path
-from ll4al.project.formats import LabelFileError, LabelRecord, read_text, show
+from ll4al.project.formats import (
+    LabelFileError,
+    LabelRecord,
+    read_text,
+    seconds_in_range,
+    show,
+)
 
 BATCH_COLUMNS = ("rank", "id", "path", "score", "guess", "label")
 _NEEDED = "a 'path' or 'id' column and a 'label' column (optional: 'annotator', 'seconds')"
@@ -114,9 +120,7 @@ def _record(
             seconds = float(text)
         except ValueError:
             seconds = math.nan
-        if not math.isfinite(seconds) or seconds < 0:
-            message = f"{path}: line {line}: seconds {show(text)} is not a number >= 0"
-            raise LabelFileError(message)
+        seconds = seconds_in_range(seconds, text, path, f"line {line}")
     return LabelRecord(key, label, annotator, seconds, f"line {line}")
 
 

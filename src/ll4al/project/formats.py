@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: The longest time one label may record: a day (more is a typo or a clock, not work done).
+MAX_SECONDS = 24 * 3600.0
+
 
 class LabelFileError(ValueError):
     """A label file that cannot be imported; one line naming file, place and problem."""
@@ -72,6 +75,14 @@ def check_seconds(value: Any, path: Path, where: str) -> float | None:
         seconds = float(value)
     except OverflowError:  # an integer too large for a float
         seconds = math.inf
-    if not math.isfinite(seconds) or seconds < 0:
-        raise LabelFileError(f"{path}: {where}: seconds {show(value)} is not a number >= 0")
+    return seconds_in_range(seconds, value, path, where)
+
+
+def seconds_in_range(seconds: float, value: Any, path: Path, where: str) -> float:
+    """``seconds`` if it is a time one label can take (0 to ``MAX_SECONDS``), else an error
+    quoting the file's ``value``."""
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+        raise LabelFileError(
+            f"{path}: {where}: seconds {show(value)} is not a number from 0 to {MAX_SECONDS:.0f}"
+        )
     return seconds

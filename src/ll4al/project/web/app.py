@@ -41,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 from ll4al.data.dicom import split_frame
 from ll4al.data.intensity import MAPPINGS, mapped_image, needs_mapping, png_bytes
 from ll4al.project.accept import accept_labels, finite_number, label_problem
+from ll4al.project.formats import MAX_SECONDS, show
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.settings import ProjectSettings
 from ll4al.project.status import status
@@ -50,7 +51,6 @@ from ll4al.tasks.labels import BoxLabels, ClassLabels
 #: The largest request body accepted: an answer is a few hundred bytes, boxes a few KiB.
 MAX_BODY = 64 * 1024
 #: Longest time one answer may claim (a day): anything more is a broken clock.
-MAX_SECONDS = 24 * 3600.0
 CSRF_HEADER = "X-CSRF-Token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 BROWSER_UNREADABLE = (".tif", ".tiff")  # converted to PNG when served
@@ -84,13 +84,14 @@ def create_app(
     app.url_map.merge_slashes = False  # "//etc/passwd" is an unknown id, not a redirect
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,
-        TRUSTED_HOSTS=trusted_hosts,
+        LL4AL_TRUSTED_HOSTS=trusted_hosts,  # check_host; werkzeug's cannot name ::1
         LL4AL_CSRF_TOKEN=token,
         LL4AL_ANNOTATOR=annotator,
     )
     app.json.sort_keys = False
     app.extensions["ll4al"] = Page(folder, settings, kind, annotator, token)
     app.teardown_appcontext(close_store)
+    app.before_request(check_host)
     app.before_request(check_csrf_token)
     app.after_request(security_headers)
     app.register_error_handler(HTTPException, as_json)
@@ -133,6 +134,19 @@ def close_store(_error: BaseException | None) -> None:
     opened = g.pop("store", None)
     if opened is not None:
         opened.close()
+
+
+def check_host() -> None:
+    """Answer only requests addressed to a trusted name (``LL4AL_TRUSTED_HOSTS``; None:
+    any), so a page whose DNS name is re-pointed at this machine gets 400; the port is
+    ignored, an IPv6 address is written ``[::1]:port``."""
+    trusted = current_app.config["LL4AL_TRUSTED_HOSTS"]
+    if trusted is None:
+        return
+    host = request.headers.get("Host", "").lower()
+    name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if name not in trusted:
+        abort(400, f"this page answers only {', '.join(trusted)}, not {show(host, 40)}")
 
 
 def check_csrf_token() -> None:
@@ -477,7 +491,7 @@ def serve(
     loopback = is_loopback(host)
     # On loopback, answer only requests addressed to loopback names: a web page whose DNS
     # name is re-pointed at 127.0.0.1 (DNS rebinding) gets 400, not the page and its token.
-    trusted = sorted({host, *LOOPBACK_NAMES}) if loopback and ":" not in host else None
+    trusted = sorted({host, *LOOPBACK_NAMES}) if loopback else None
     app = create_app(project_folder, annotator, trusted)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     said = io.StringIO()
