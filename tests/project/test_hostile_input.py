@@ -135,3 +135,22 @@ def test_seconds_beyond_a_day_are_refused_from_a_csv(tmp_path, capsys):
     labels = tmp_path / "labels.csv"
     labels.write_text("path,label,seconds\na.png,cat,3\nb.png,dog,1e300\n")
     refused(capsys, ["import", str(project), str(labels), "--outside-batch"], project, "line 3")
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b'path,label\na.png,"cat\nb.png,dog\n', "line 2: a quote"),
+        ("path,label\na.png,cat\n".encode("utf-16"), "UTF-16"),
+        ("path,label\na.png,cat\n".encode("utf-16-le"), "UTF-16"),
+        (b"path,label\na.png," + b"x" * 100_000 + b"\n", "unknown class 'xxx"),
+    ],
+)
+def test_label_file_messages_say_what_to_fix(tmp_path, capsys, content, named):
+    images = tiny_images(tmp_path / "images", ["a.png", "b.png"])
+    project = tmp_path / "project"
+    assert main(tiny_init_args(project, images)) == 0
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(content)
+    line = refused(capsys, ["import", str(project), str(labels), "--outside-batch"], project, named)
+    assert len(line) < 400

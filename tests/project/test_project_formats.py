@@ -392,7 +392,7 @@ def one_task(result: Any, **annotation: Any) -> list[dict[str, Any]]:
     ("content", "task", "fragments"),
     [
         ("{not json", "classification", ("line 1 column 2", "not JSON")),
-        (b"\xff\xfe[]", "classification", ("not UTF-8",)),
+        (b"\xff\xfe[]", "classification", ("UTF-8",)),
         ('{"data": {}}', "classification", ("not a list of tasks",)),
         ("[[]]", "detection", ("task at position 1", "no 'data'")),
         ('[{"id": 17, "image": "a.jpg"}]', "classification", ("task 17", "no 'data'", "JSON_MIN")),

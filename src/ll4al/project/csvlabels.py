@@ -43,7 +43,9 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
         raise LabelFileError(message)
     if task != "classification":
         raise ValueError(f"unknown task {task!r}; CSV labels are for 'classification'")
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    unclosed = text.count('"') % 2 == 1  # a quote never closed: it swallows the lines after
     header: list[str] | None = None
     header_line = 0
     columns: dict[str, int] = {}
@@ -59,6 +61,11 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
             if header is None:
                 header, header_line, columns = fields, line, _columns(fields, path, line)
                 continue
+            if unclosed and any("\n" in field or "\r" in field for field in row):
+                raise LabelFileError(
+                    f'{path}: line {line}: a quote (") opened on this line is not closed '
+                    "before the line ends; close it, or remove it"
+                )
             if len(fields) != len(header):
                 message = f"{path}: line {line}: {len(fields)} fields, the header has {len(header)}"
                 raise LabelFileError(message)

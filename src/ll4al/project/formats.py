@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ll4al.text import show  # re-exported: the label readers quote values with it
+
+__all__ = ["MAX_SECONDS", "LabelFileError", "LabelRecord", "read_text", "show"]
+
 #: The longest time one label may record: a day (more is a typo or a clock, not work done).
 MAX_SECONDS = 24 * 3600.0
 
@@ -38,12 +42,6 @@ class LabelRecord:
     cancelled: bool = False
 
 
-def show(value: Any, limit: int = 60) -> str:
-    """``repr`` of a file's value for an error message: one line, and short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def read_text(path: Path) -> str:
     """A label file's text, UTF-8 with or without a BOM; anything else is a ``LabelFileError``.
 
@@ -54,6 +52,8 @@ def read_text(path: Path) -> str:
         data = Path(path).read_bytes()
     except OSError as err:
         raise LabelFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(data):
+        raise LabelFileError(f"{path}: line 1: UTF-16 text; save the file as UTF-8")
     if b"\x00" in data:  # no text file has a NUL byte; an image or an archive does
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise LabelFileError(f"{path}: line {line}: a binary file, not a text label file")
@@ -63,6 +63,18 @@ def read_text(path: Path) -> str:
         line = data[: err.start].count(b"\n") + 1
         message = f"{path}: line {line}: not UTF-8 text (save the file as UTF-8)"
         raise LabelFileError(message) from err
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Text saved as UTF-16 without a byte-order mark: ASCII with a NUL after (or before)
+    every character."""
+    head = data[:200]
+    if len(head) < 4 or len(head) % 2:
+        return False
+    return any(
+        head[zeros::2].count(0) == len(head) // 2 and 0 not in head[1 - zeros :: 2]
+        for zeros in (0, 1)
+    )
 
 
 def check_seconds(value: Any, path: Path, where: str) -> float | None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ll4al.text import show
+
 if TYPE_CHECKING:
     from ll4al.tasks.classification import ClassificationTask
     from ll4al.tasks.detection import DetectionTask
@@ -53,7 +55,9 @@ class ClassLabels(LabelKind):
         if not isinstance(value, str):
             return f"expected a class name, got {type(value).__name__} (a file of another task?)"
         if value not in self.classes:
-            return f"unknown class {value!r}; the project's classes are {', '.join(self.classes)}"
+            return (
+                f"unknown class {show(value)}; the project's classes are {', '.join(self.classes)}"
+            )
         return None
 
     def to_target(self, value: str, width: int, height: int, stored_size: int) -> int:
@@ -93,9 +97,8 @@ class BoxLabels(LabelKind):
             return f"{len(boxes)} boxes but {len(labels)} labels"
         for box, name in zip(boxes, labels, strict=True):
             if name not in self.classes:
-                return (
-                    f"unknown class {name!r}; the project's classes are {', '.join(self.classes)}"
-                )
+                known = ", ".join(self.classes)
+                return f"unknown class {show(name)}; the project's classes are {known}"
             if len(box) != 4:
                 return f"a box needs 4 coordinates, got {box}"
             x1, y1, x2, y2 = box
