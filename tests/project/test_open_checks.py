@@ -13,7 +13,7 @@ import yaml
 from ll4al.cli import main
 
 from ..hardening import refused, snapshot
-from ..project_helpers import labels_csv, tiny_images, tiny_init_args
+from ..project_helpers import labels_csv, table, tiny_images, tiny_init_args
 
 NAMES = ["a.png", "b.png", "c.png", "d.png", "e.png"]
 
@@ -140,3 +140,32 @@ def test_an_unreadable_settings_file_is_refused_by_every_command(project, capsys
     for args in (["status", str(project)], ["export", str(project), "--format", "csv"]):
         refused(capsys, [*args, "--out", "x.csv"] if "export" in args else args, None, named)
     assert snapshot(project) == before
+
+
+def test_a_kill_between_a_rounds_weights_and_its_row_reuses_the_weights(
+    project, capsys, monkeypatch
+):
+    from ll4al.al.session import Session
+    from ll4al.project.store import Store
+
+    class Killed(Exception):
+        pass
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    args = ["query", str(project), "--k", "1", "--quiet"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "save_round", killed)
+        with pytest.raises(Killed):
+            main(args)
+    weights = project / "models" / "round-000-lpm.pt"  # learning-loss-balanced: with the LPM
+    assert weights.is_file() and table(project, "rounds") == []
+    written = weights.read_bytes()
+
+    monkeypatch.setattr(Session, "fit", killed)  # a second training would fail the test
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "round 0: model loaded" in capsys.readouterr().out
+    assert [row[0] for row in table(project, "rounds")] == [0]
+    assert weights.read_bytes() == written

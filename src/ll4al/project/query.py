@@ -14,7 +14,7 @@ from ll4al.al.session import Batch, Session
 from ll4al.al.spread import CANDIDATES_PER_PLACE, spread
 from ll4al.al.training import NonFiniteLossError
 from ll4al.distributed import world
-from ll4al.files import atomic_path, write_json_atomic
+from ll4al.files import CorruptFileError, atomic_path, read_json, write_json_atomic
 from ll4al.models.learner import PoolData
 from ll4al.project.commands import check_settings
 from ll4al.project.csvlabels import write_batch_csv
@@ -104,10 +104,19 @@ def _learner_for_round(
     digest = project.labels_digest(pool, with_lpm)
     path = project.weights_path(round_index, with_lpm)
     saved = project.store.round_record(round_index)
-    if saved is not None and saved["labels_digest"] == digest and path.is_file():
+    sidecar = _sidecar(path)  # written after the weights, before the row
+    known = saved["labels_digest"] if saved is not None else sidecar.get("labels_digest")
+    if known == digest and path.is_file():
         learner = session.new_learner(round_index)
         learner.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         log(f"round {round_index}: model loaded from {path}")
+        if saved is None and world().is_main:  # killed before the row: the row, not a retrain
+            metrics = None if evaluation is None else session.evaluate(learner, *evaluation)
+            training = training_record(session.train_settings, len(pool.labeled))
+            seconds = sidecar["seconds"]
+            labeled = len(pool.labeled)
+            store = project.store
+            store.save_round(round_index, labeled, digest, path.name, metrics, seconds, training)
         return learner
     started = time.perf_counter()
     try:
@@ -122,9 +131,8 @@ def _learner_for_round(
     if world().is_main:
         with atomic_path(path) as tmp:
             torch.save(learner.model.state_dict(), tmp)
-        write_json_atomic(
-            path.with_suffix(".json"), round_provenance(project, session, seconds, training)
-        )
+        provenance = round_provenance(project, session, seconds, training)
+        write_json_atomic(path.with_suffix(".json"), {**provenance, "labels_digest": digest})
         project.store.save_round(
             round_index, len(pool.labeled), digest, path.name, metrics, seconds, training
         )
@@ -136,6 +144,16 @@ def _learner_for_round(
     log(f"round {round_index}: trained on {len(pool.labeled)} labels in {seconds:.1f}s{shown}")
     log(f"round {round_index}: {describe_training(training)}")
     return learner
+
+
+def _sidecar(weights: Path) -> dict[str, Any]:
+    """``round-NNN.json`` beside a round's weights ({} where there is none, or it is not
+    readable: the round is trained again)."""
+    try:
+        found = read_json(weights.with_suffix(".json"))
+    except (OSError, CorruptFileError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def round_provenance(
