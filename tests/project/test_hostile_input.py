@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -154,3 +155,19 @@ def test_label_file_messages_say_what_to_fix(tmp_path, capsys, content, named):
     labels.write_bytes(content)
     line = refused(capsys, ["import", str(project), str(labels), "--outside-batch"], project, named)
     assert len(line) < 400
+
+
+def test_a_symbolic_link_to_a_file_outside_the_folder_is_not_registered(tmp_path, capsys):
+    images = tiny_images(tmp_path / "images", ["a.png", "b.png", "sub/c.png"])
+    secret = tiny_images(tmp_path / "elsewhere", ["secret.png"]) / "secret.png"
+    (images / "leak.png").symlink_to(secret)
+    (images / "inside.png").symlink_to(images / "sub" / "c.png")  # a link within: fine
+    project = tmp_path / "project"
+    assert main(tiny_init_args(project, images)) == 0
+    assert "1 images under" in capsys.readouterr().out
+    (images / "later.png").symlink_to(secret)
+    assert main(["add", str(project), "--quiet"]) == 0
+    assert "later.png" in capsys.readouterr().out
+    with sqlite3.connect(project / "project.sqlite") as db:
+        ids = sorted(row[0] for row in db.execute("SELECT id FROM samples"))
+    assert ids == ["a.png", "b.png", "inside.png", "sub/c.png"]

@@ -105,7 +105,7 @@ def init_project(
             raise ProjectError(f"--classes: {class_name_problem(name)}")
     if not images.is_dir():
         raise ProjectError(f"image folder {images} not found")
-    paths = list_images(images)
+    paths = _inside(images, list_images(images), log)
     if not paths:
         raise ProjectError(f"no images (jpg, png, bmp, tiff, dcm) found under {images}")
     values = _merge(  # a copy: --set must not change the defaults of the next init
@@ -171,6 +171,20 @@ def _check_evaluation(root: Path, classes: list[str]) -> None:
         )
 
 
+def _inside(root: Path, paths: list[str], log: Log) -> list[str]:
+    """``paths`` whose files are under ``root`` once symbolic links are followed; the others
+    (a link to a file elsewhere, which the labeling page would serve) are left out, and said."""
+    real = root.resolve()
+    outside = [p for p in paths if not (root / split_frame(p)[0]).resolve().is_relative_to(real)]
+    if outside:
+        log(
+            f"warning: {len(outside)} images under {root} are symbolic links to files outside "
+            f"it ({named(outside)}); not registered: copy them into the folder to label them"
+        )
+    left_out = set(outside)
+    return [p for p in paths if p not in left_out]
+
+
 def _warn_shared_patients(groups: list[tuple], evaluation: Path, log: Log) -> None:
     """A patient in both the pool and the evaluation set makes the evaluation optimistic:
     say how many (never which: PatientIDs are not shown)."""
@@ -213,7 +227,7 @@ def add_images(
     registered = project.pool_samples()
     known = {s.id for s in registered}
     found = list_images(root)
-    new = [p for p in found if p not in known]
+    new = _inside(root, [p for p in found if p not in known], log)
     check = check_images(project)
     samples, stats = _register(root, new, len(registered), progress)
     changed: list[Sample] = []
