@@ -140,3 +140,20 @@ def test_status_and_export_read_a_snapshot_while_a_query_holds_the_project(
         writer.execute("COMMIT")
     writer.close()
     assert status_json(project, capsys)["labels"] == 7
+
+
+def test_status_hashes_a_touched_image_once(labeled, capsys, monkeypatch):
+    """A file whose times changed (copied to another disk, touched) is hashed by the first
+    status, which records its new stat, not by every status after it."""
+    import ll4al.project.integrity as integrity
+
+    project, images = labeled
+    for name in NAMES:
+        os.utime(images / name)
+    hashed = []
+    real = integrity.file_checksum
+    monkeypatch.setattr(integrity, "file_checksum", lambda path: hashed.append(path) or real(path))
+    assert status_json(project, capsys)["replaced"] == []
+    assert len(hashed) == len(NAMES)
+    assert status_json(project, capsys)["replaced"] == []
+    assert len(hashed) == len(NAMES)

@@ -172,12 +172,11 @@ def _opened(folder: str) -> Iterator[Project]:
 @contextmanager
 def _reading(folder: str) -> Iterator[Project]:
     """The project for a command that only reads (``status``, ``export``): no lock, so it
-    runs while a query trains, and one snapshot of the database, so it never sees half of
-    another command's writes."""
+    runs while a query trains; it reads inside ``project.store.snapshot()``, so it never
+    sees half of another command's writes."""
     project = Project.open(folder)
     try:
-        with project.store.snapshot():
-            yield project
+        yield project
     finally:
         project.close()
 
@@ -222,18 +221,22 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from ll4al.project.integrity import check_images, remember
     from ll4al.project.status import format_status, status
 
     with _reading(args.project) as project:
-        info = status(project)
+        with project.store.snapshot():
+            images = check_images(project)
+            info = status(project, images)
         print(json.dumps(info, indent=1) if args.json else format_status(project, info))
+        remember(project, images, wait=False)  # files hashed now are not hashed again
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from ll4al.project.export import export
 
-    with _reading(args.project) as project:
+    with _reading(args.project) as project, project.store.snapshot():
         export(project, args.format, Path(args.out))
     return 0
 

@@ -14,6 +14,7 @@ again. (``ctime`` cannot be set by a user, so a copy that keeps the old ``mtime`
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, field
 
 from ll4al.data.dicom import split_frame
@@ -62,11 +63,25 @@ def check_images(project: Project) -> ImageCheck:
     return result
 
 
-def remember(project: Project, check: ImageCheck) -> None:
-    """Store the stats of files found unchanged, so the next check does not hash them."""
-    if check.verified:
-        with project.store.transaction() as db:
-            project.store.record_file_stats(db, check.verified)
+def remember(project: Project, check: ImageCheck, wait: bool = True) -> None:
+    """Store the stats of files found unchanged, so the next check does not hash them.
+    ``wait=False`` (``status``, which holds no project lock): skipped, not waited for, while
+    another command writes; the stats are only a cache."""
+    if not check.verified:
+        return
+    store = project.store
+    if wait:
+        with store.transaction() as db:
+            store.record_file_stats(db, check.verified)
+        return
+    store.db.execute("PRAGMA busy_timeout = 0")
+    try:
+        with store.transaction() as db:
+            store.record_file_stats(db, check.verified)
+    except sqlite3.OperationalError:  # locked by a writer: the next status hashes again
+        pass
+    finally:
+        store.db.execute("PRAGMA busy_timeout = 5000")
 
 
 def named(files: list[str], shown: int = 3) -> str:

@@ -8,13 +8,14 @@ from typing import Any
 
 from ll4al.files import read_json
 from ll4al.project.encoder import describe_encoder, encoder_provenance
-from ll4al.project.integrity import check_images, named
+from ll4al.project.integrity import ImageCheck, check_images, named
 from ll4al.project.project import Project
 
 
-def status(project: Project) -> dict[str, Any]:
+def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]:
     """Labels per class, batches and their progress, time and money spent, disagreements,
-    the last round's metric: what ``ll4al status`` prints."""
+    replaced or missing images (``images``, checked here if not given), the last round's
+    metric: what ``ll4al status`` prints."""
     store, settings = project.store, project.settings
     labels = store.labels()
     decided = store.decided_labels()
@@ -28,7 +29,7 @@ def status(project: Project) -> dict[str, Any]:
     seconds = sum(recorded) + unrecorded * cost.minutes * 60
     rounds = store.model_rounds()
     last = rounds[-1] if rounds else None
-    images = check_images(project)
+    images = check_images(project) if images is None else images
     return {
         "images": project.store.pool_size(),
         "labeled": len(decided),
