@@ -11,7 +11,7 @@ import pytest
 
 from ll4al.cli import main
 from ll4al.files import CorruptFileError
-from ll4al.project.store import SCHEMA_VERSION, Sample, Store
+from ll4al.project.store import SCHEMA_VERSION, NewLabel, Sample, Store
 
 from ..project_helpers import TRAINING, answer_batch, export_digits, init_digits_project, table
 
@@ -84,6 +84,44 @@ def test_a_store_made_before_the_schema_version_opens_migrated(tmp_path, schema)
         store.add_samples(db, [Sample("c/2.png", 2, "sum-c", 8, 8)])
     assert store.pool_size() == 3
     store.close()
+
+
+# Version 1: samples without split, labels still unique per (sample, annotator, value).
+V1_SCHEMA = OLD_SCHEMA.replace("    split TEXT NOT NULL,            -- 'pool' or 'eval'\n", "")
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_labels_lose_their_unique_constraint_in_the_migration(tmp_path, version):
+    path = tmp_path / "project.sqlite"
+    if version == 0:
+        old_store(tmp_path)
+    else:
+        with sqlite3.connect(path) as db:
+            db.executescript(V1_SCHEMA)
+            db.execute("INSERT INTO samples VALUES ('a/0.png', 0, 'sum-a', 8, 8)")
+            db.execute(
+                "INSERT INTO labels VALUES (7, 'a/0.png', '\"a\"', 'ana', 2, 't', 'x', NULL)"
+            )
+            db.execute("PRAGMA user_version = 1")
+        db.close()
+    assert "UNIQUE (sample, annotator, value)" in OLD_SCHEMA
+    store = Store(tmp_path)
+    for value in ("b", "a"):  # changed, then changed back: both stored
+        with store.transaction() as db:
+            assert store.add_label(db, NewLabel("a/0.png", value, "ana", 1.0, "t", None))
+    assert [(row["id"], row["value"]) for row in store.labels()] == [
+        (7, '"a"'),
+        (8, '"b"'),
+        (9, '"a"'),
+    ]  # the migrated label keeps its id
+    assert store.decided_labels() == {"a/0.png": "a"}
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'labels'").fetchone()[0]
+        assert "UNIQUE" not in sql.upper()
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    db.close()
 
 
 def test_a_store_of_a_later_schema_is_refused_and_left_alone(tmp_path):
