@@ -662,3 +662,121 @@ def test_query_strategy_is_checked_like_init_strategy(digits, tmp_path, capsys):
     capsys.readouterr()
     assert main(["query", str(project), "--k", "5", "--strategy", "nope", "--quiet"]) == 2
     assert "unknown strategies ['nope']" in capsys.readouterr().err
+
+
+# --- Label Studio: what an export may not do silently ---------------------------------------
+
+
+def batch_tasks(project: Path, number: int = 1) -> list[dict]:
+    return json.loads((project / "batches" / f"batch-{number:03d}-labelstudio.json").read_text())
+
+
+def choice(name: str) -> list[dict]:
+    return [
+        {"from_name": "label", "to_name": "image", "type": "choices", "value": {"choices": [name]}}
+    ]
+
+
+def truth(task: dict) -> list[dict]:
+    return choice(task["data"]["ll4al_path"].split("/")[0])
+
+
+def test_tasks_carry_the_project_and_checksum_and_import_refuses_another_projects(
+    project, digits, tmp_path, capsys
+):
+    tasks = batch_tasks(project)
+    ids = {t["data"]["ll4al_project"] for t in tasks}
+    assert len(ids) == 1 and len(ids.pop()) == 32
+    checksums = {row[0]: row[3] for row in table(project, "samples")}
+    assert all(t["data"]["ll4al_checksum"] == checksums[t["data"]["ll4al_id"]] for t in tasks)
+
+    other = tmp_path / "other"  # the same images, another project: file names all match
+    init(other, digits)
+    assert main(["query", str(other), "--k", "30", "--quiet"]) == 0
+    theirs = tmp_path / "theirs.json"
+    theirs.write_text(json.dumps(play_label_studio(batch_tasks(other), truth)))
+    assert "a task of another ll4al project" in refused(project, theirs, capsys, "--outside-batch")
+
+    changed = play_label_studio(tasks, truth)
+    changed[3]["data"]["ll4al_checksum"] = "0" * 64
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    assert "task 4 annotation 104: image" in refused(project, path, capsys)
+    assert "changed since its task was written" in refused(project, path, capsys)
+
+
+def test_a_skip_closes_the_image_for_the_batch_shows_in_status_and_lets_query_go_on(
+    project, tmp_path, capsys
+):
+    tasks = batch_tasks(project)
+    export = play_label_studio(tasks, truth)
+    export[0]["annotations"][0].update(was_cancelled=True, result=[])
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    assert main(["import", str(project), str(path)]) == 0
+    skipped = tasks[0]["data"]["ll4al_id"]
+    assert [row[:3] for row in table(project, "skips")] == [(1, skipped, "expert@clinic.org")]
+    capsys.readouterr()
+    assert main(["status", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "29/30 labeled, 1 skipped as cannot be labeled, done" in out
+    assert main(["query", str(project), "--k", "5", "--quiet"]) == 0  # the skip does not block
+    assert [b[4] for b in table(project, "batches")] == ["done", "open"]
+
+
+def test_a_query_blocked_by_an_open_batch_counts_its_skips(project, tmp_path, capsys):
+    export = play_label_studio(batch_tasks(project)[:2], truth)
+    export[0]["annotations"][0].update(was_cancelled=True, result=[])
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    assert main(["import", str(project), str(path)]) == 0
+    capsys.readouterr()
+    assert main(["query", str(project), "--k", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "still has 28 of 30 images without a label or a skip (1 skipped" in err
+
+
+def test_an_edited_annotation_counts_its_time_once_and_annotators_get_names(
+    project, tmp_path, capsys
+):
+    task = batch_tasks(project)[0]
+    wrong = "9" if truth(task)[0]["value"]["choices"] != ["9"] else "8"
+    first = play_label_studio([task], lambda _: choice(wrong))
+    first[0]["annotations"][0].update(completed_by=7, lead_time=4.5)
+    edited = play_label_studio([task], truth)  # the same annotation (id 101), corrected
+    edited[0]["annotations"][0].update(completed_by=7, lead_time=147.0)
+    for number, export in enumerate((first, edited)):
+        path = tmp_path / f"export-{number}.json"
+        path.write_text(json.dumps(export))
+        assert main(["import", str(project), str(path), "--annotators", "7=ann@lab.org"]) == 0
+    rows = table(project, "labels")
+    assert [(r[3], r[4]) for r in rows] == [("ann@lab.org", 4.5), ("ann@lab.org", 142.5)]
+    capsys.readouterr()
+    assert main(["status", str(project), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hours_measured"] * 3600 == pytest.approx(147.0)
+    assert main(["import", str(project), str(path), "--annotators", "7"]) == 2
+    assert "--annotators: '7' is not ID=NAME" in capsys.readouterr().err
+
+
+def test_an_uploaded_image_label_studio_renamed_gets_a_hint(project, tmp_path, capsys):
+    export = play_label_studio(batch_tasks(project)[:1], truth)
+    name = export[0]["data"]["ll4al_path"].split("/")[-1]
+    export[0]["data"] = {"image": f"/data/upload/3/1a2b3c4d-{name}"}
+    path = tmp_path / "uploaded.json"
+    path.write_text(json.dumps(export))
+    err = refused(project, path, capsys)
+    assert f"unknown image '1a2b3c4d-{name}'" in err and "Label Studio renamed an uploaded" in err
+
+
+def test_init_help_and_readme_state_the_default_strategies_the_project_uses(capsys):
+    from ll4al.project.commands import TASK_DEFAULTS
+    from ll4al.project.settings import ProjectSettings
+
+    with pytest.raises(SystemExit):
+        main(["init", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    default, detection = ProjectSettings().strategy, TASK_DEFAULTS["detection"]["strategy"]
+    assert f"(default: {default}; detection: {detection})" in shown
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert f"`--strategy` (default `{default}`" in readme
+    assert f"`{detection}` for detection" in readme

@@ -20,6 +20,7 @@ from ll4al.project.labelstudio import (
     annotated_export,
     labeling_config,
     local_files_url,
+    rank_score,
     read_export,
     tasks_json,
 )
@@ -86,6 +87,11 @@ def test_csv_line_numbers_count_lines_of_quoted_fields(tmp_path: Path) -> None:
         ("\npath,class\na.jpg,cat\n", ("line 2", "needs", "'label'", "'class'")),
         ("id,annotator\n1,x\n", ("line 1", "'path' or 'id'")),
         ("path;label\na.jpg;cat\n", ("line 1", "separate the columns with commas")),
+        (  # Label Studio 1.23's CSV export of a classification project
+            "annotation_id,annotator,created_at,id,image,label,lead_time,ll4al_id,updated_at\n"
+            "7,1,2026-12-07T10:00:00Z,1,/data/local-files/?d=x/a.png,cat,3.2,x/a.png,2026\n",
+            ("line 1", "Label Studio's CSV export", "export as JSON"),
+        ),
         ("path,label,Label\na.jpg,cat,dog\n", ("line 1", "'label' appears twice")),
         ("path,label\na.jpg,cat\nb.jpg,cat,extra\n", ("line 3", "3 fields", "header has 2")),
         ("path,label\na.jpg\n", ("line 2", "1 fields")),
@@ -175,11 +181,17 @@ def test_tasks_json_classification() -> None:
     ]
     tasks = tasks_json(items, "classification", "ll4al-round-2")
     assert tasks[0] == {
-        "data": {"image": "/data/local-files/?d=x/a.jpg", "ll4al_id": "0", "ll4al_path": "x/a.jpg"},
+        "data": {
+            "image": "/data/local-files/?d=x/a.jpg",
+            "ll4al_id": "0",
+            "ll4al_path": "x/a.jpg",
+            "ll4al_score": 0.9,
+            "ll4al_rank": 1,
+        },
         "predictions": [
             {
                 "model_version": "ll4al-round-2",
-                "score": 0.9,
+                "score": 1.0,
                 "result": [
                     {
                         "from_name": "label",
@@ -195,6 +207,25 @@ def test_tasks_json_classification() -> None:
     json.dumps(tasks, allow_nan=False)  # what Label Studio imports is strict JSON
     custom = tasks_json(items, "classification", "v", image_url=lambda p: f"http://h/{p}")
     assert custom[1]["data"]["image"] == "http://h/x/b.jpg"
+
+
+def test_prediction_scores_are_in_0_1_and_keep_the_batch_order() -> None:
+    # raw predicted losses, unbounded and (for a balanced strategy) not in batch order
+    raw = [-6.4, -1.0, -3.5, 14.1, 9.5]
+    items = [
+        {"id": str(i), "path": f"{i}.png", "score": s, "guess": "cat", "width": 8, "height": 8}
+        for i, s in enumerate(raw)
+    ]
+    tasks = tasks_json(items, "classification", "v", project_id="p-1")
+    scores = [t["predictions"][0]["score"] for t in tasks]
+    assert all(0 < s <= 1 for s in scores) and scores[0] == 1.0
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    assert [t["data"]["ll4al_score"] for t in tasks] == raw  # the strategy's own number kept
+    assert [t["data"]["ll4al_rank"] for t in tasks] == [1, 2, 3, 4, 5]
+    assert {t["data"]["ll4al_project"] for t in tasks} == {"p-1"}
+    assert rank_score(5, 5) == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        rank_score(6, 5)
 
 
 def play_annotator(tasks: list[dict[str, Any]], answers: list[dict[str, Any]]) -> list[dict]:
@@ -237,6 +268,11 @@ def accepted(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
+def ls(annotation: int) -> str:
+    """The ref of a Label Studio annotation."""
+    return f"label-studio:{annotation}"
+
+
 def test_classification_round_trip(tmp_path: Path) -> None:
     items = [
         {"id": str(i), "path": f"pets/{name}.jpg", "score": 1.0 - i / 10, "guess": guess}
@@ -254,10 +290,10 @@ def test_classification_round_trip(tmp_path: Path) -> None:
     path = write(tmp_path / "export.json", json.dumps(play_annotator(tasks, answers)))
     records = read_export(path, "classification")
     assert records == [
-        LabelRecord("0", "cat", "7", 4.25, "task 41 annotation 101"),
-        LabelRecord("1", "dog", "ann@lab.org", 4.25, "task 42 annotation 201"),
-        LabelRecord("1", None, "8", 8.5, "task 42 annotation 202", cancelled=True),
-        LabelRecord("3", "dog", "", 4.25, "task 44 annotation 401"),
+        LabelRecord("0", "cat", "7", 4.25, "task 41 annotation 101", ref="label-studio:101"),
+        LabelRecord("1", "dog", "ann@lab.org", 4.25, "task 42 annotation 201", ref=ls(201)),
+        LabelRecord("1", None, "8", 8.5, "task 42 annotation 202", cancelled=True, ref=ls(202)),
+        LabelRecord("3", "dog", "", 4.25, "task 44 annotation 401", ref=ls(401)),
     ]
 
 
@@ -375,6 +411,14 @@ def test_export_keys_fall_back_to_path_then_url(tmp_path: Path) -> None:
     assert {(r.annotator, r.seconds, r.cancelled) for r in records} == {("", None, False)}
 
 
+def test_a_box_over_the_edge_by_rounding_is_clipped(tmp_path: Path) -> None:
+    # 0.05 px past the right edge (Label Studio's rounded percentages): kept, clipped
+    export = one_task([rect(value={"x": 50, "width": 50.0078125})])
+    path = write(tmp_path / "export.json", json.dumps(export))
+    (record,) = read_export(path, "detection")
+    assert record.value["boxes"] == [[320.0, 48.0, 640.0, 144.0]]
+
+
 def rect(**changes: Any) -> dict[str, Any]:
     value = {"x": 10, "y": 10, "width": 20, "height": 20, "rotation": 0, "rectanglelabels": ["a"]}
     region = {"type": "rectanglelabels", "original_width": 640, "original_height": 480}
@@ -407,7 +451,14 @@ def one_task(result: Any, **annotation: Any) -> list[dict[str, Any]]:
         (one_task([rect(original_width=None)]), "detection", ("original_width",)),
         (one_task([rect(value={"x": "1"})]), "detection", ("task 17", "not all numbers")),
         (one_task([rect(value={"width": 0})]), "detection", ("task 17", "no area")),
-        (one_task([rect(value={"x": 120})]), "detection", ("task 17", "no area")),
+        (one_task([rect(value={"x": 120})]), "detection", ("task 17", "past the image edge")),
+        (one_task([rect(value={"x": 85})]), "detection", ("region 1", "past the image edge")),
+        (one_task([rect(value={"y": -1})]), "detection", ("640x480 px",)),
+        (
+            '[{"id": 17, "data": {"ll4al_id": "0", "ll4al_project": 3}}]',
+            "classification",
+            ("task 17", "ll4al_project 3"),
+        ),
         (one_task([rect(value={"rectanglelabels": []})]), "detection", ("rectanglelabels",)),
         (one_task([], lead_time=-2), "detection", ("task 17", "seconds -2")),
         (one_task([], was_cancelled="yes"), "detection", ("task 17", "was_cancelled")),

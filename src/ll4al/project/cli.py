@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ll4al.config import add_overrides_argument
 from ll4al.project.export import EXPORT_FORMATS
 from ll4al.project.project import Project
-from ll4al.project.settings import TASKS
+from ll4al.project.settings import DETECTION_STRATEGY, TASKS, ProjectSettings
 
 
 def add_project_parsers(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,8 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--image-size", type=int, help="square size images are resized to")
     init.add_argument(
         "--strategy",
-        help="query strategy (default: learning-loss-balanced; detection: learning-loss)",
+        help=f"query strategy (default: {ProjectSettings.strategy}; "
+        f"detection: {DETECTION_STRATEGY})",
     )
     init.add_argument("--seed", type=int)
     init.add_argument("--initial", type=int, help="random labels before a model chooses")
@@ -75,6 +76,10 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("import", help="import labels: a CSV or a Label Studio JSON export")
     i.add_argument("project")
     i.add_argument("file", help="CSV (path or id, label[, annotator, seconds]) or LS export")
+    i.add_argument(
+        "--annotators",
+        help="Label Studio user ids to names, e.g. 1=ann@lab.org,2=bo (default: the ids)",
+    )
     i.add_argument(
         "--outside-batch", action="store_true", help="accept labels for images no batch proposed"
     )
@@ -213,10 +218,11 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ll4al.project.label_import import import_labels
+    from ll4al.project.label_import import import_labels, parse_annotators
 
+    annotators = parse_annotators(args.annotators)
     with _opened(args.project) as project:
-        import_labels(project, Path(args.file), args.outside_batch)
+        import_labels(project, Path(args.file), args.outside_batch, annotators=annotators)
     return 0
 
 

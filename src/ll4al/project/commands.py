@@ -32,6 +32,7 @@ from ll4al.project.label_import import check_records, read_label_file
 from ll4al.project.labelstudio import labeling_config
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.settings import (
+    DETECTION_STRATEGY,
     SETTINGS_FILE,
     TASKS,
     ProjectSettings,
@@ -55,7 +56,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "detection": {
         "image_size": 320,
-        "strategy": "learning-loss",
+        "strategy": DETECTION_STRATEGY,
         "model": {"name": "ssdlite320", "width": 0.25},
         "train": {
             "epochs": 30,

@@ -25,6 +25,8 @@ from ll4al.project.formats import (
 )
 
 BATCH_COLUMNS = ("rank", "id", "path", "score", "guess", "label")
+#: Columns every Label Studio CSV export has and no ll4al CSV needs.
+LABEL_STUDIO_COLUMNS = {"annotation_id", "annotator", "created_at", "lead_time"}
 _NEEDED = "a 'path' or 'id' column and a 'label' column (optional: 'annotator', 'seconds')"
 
 
@@ -59,6 +61,11 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
             if not any(fields):
                 continue
             if header is None:
+                if LABEL_STUDIO_COLUMNS <= set(fields):
+                    raise LabelFileError(
+                        f"{path}: line {line}: Label Studio's CSV export (its 'id' is a task "
+                        "id, not an image): export as JSON and import that"
+                    )
                 header, header_line, columns = fields, line, _columns(fields, path, line)
                 continue
             if unclosed and any("\n" in field or "\r" in field for field in row):

@@ -31,7 +31,11 @@ class LabelRecord:
 
     ``key`` is a sample id or an image path relative to the image root, as written in the
     file; ``where`` ("line 3", "task 17 annotation 4") lets later checks (unknown sample,
-    unknown class) point at the place in the file too.
+    unknown class) point at the place in the file too. ``project`` and ``checksum`` are the
+    ll4al project and the image's sha256 the file says it is about, where it says (Label
+    Studio tasks ll4al wrote), so an import can refuse another project's labels or labels
+    of a changed image. ``ref`` names the annotation in the tool that made it (Label
+    Studio's annotation id), so a later, edited version of it is known as the same one.
     """
 
     key: str
@@ -40,6 +44,9 @@ class LabelRecord:
     seconds: float | None
     where: str
     cancelled: bool = False
+    project: str | None = None
+    checksum: str | None = None
+    ref: str | None = None
 
 
 def read_text(path: Path) -> str:

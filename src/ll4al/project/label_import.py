@@ -6,6 +6,7 @@ import posixpath
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ll4al.project.accept import accept_labels, label_problem
@@ -42,20 +43,64 @@ def check_records(
     project: Project, records: list[LabelRecord], path: Path, outside_batch: bool
 ) -> list[tuple[Sample, NewLabel]]:
     """Every record checked against the project, in the file's order; the first problem is
-    an error naming the file and the place, and nothing is written. One annotator giving
-    one image two different labels in one file is such a problem: which one was meant?"""
+    an error naming the file and the place, and nothing is written. Skips are left out."""
+    return [
+        (sample, _new_label(record, sample, path, project.store.batch_of()))
+        for sample, record in _checked(project, records, path, outside_batch)
+        if not record.cancelled
+    ]
+
+
+#: Label Studio stores an uploaded file as ``<8 hex digits>-<its name>``.
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-(.+)$")
+
+
+def _unknown_image(record: LabelRecord, root: Path, path: Path | str) -> LabelFileError:
+    """The error for a key that names no registered image; Label Studio's renamed uploads
+    get a hint."""
+    message = (
+        f"{path}: {record.where}: unknown image {show(record.key)} (not registered under {root})"
+    )
+    uploaded = _UPLOAD_PREFIX.match(Path(record.key).name)
+    if uploaded:
+        message += (
+            f"; Label Studio renamed an uploaded {uploaded.group(1)!r}: import the tasks ll4al"
+            " writes (ll4al labelstudio, or batches/batch-NNN-labelstudio.json) instead of"
+            " uploading images"
+        )
+    return LabelFileError(message)
+
+
+def _checked(
+    project: Project, records: list[LabelRecord], path: Path | str, outside_batch: bool
+) -> list[tuple[Sample, LabelRecord]]:
+    """Each record with its sample (its key made the sample's id), skips included. One
+    annotator giving one image two different labels in one file is a problem: which one was
+    meant?"""
     samples = {s.id: s for s in project.pool_samples()}
     batch_of = project.store.batch_of()
+    project_id = project.store.project_id()
     root = project.images_root
     names = Counter(Path(i).name for i in samples)
     by_name = {Path(i).name: i for i in samples if names[Path(i).name] == 1}  # unique names
     given: dict[tuple[str, str], LabelRecord] = {}
-    new = []
+    checked = []
     for record in records:
-        if record.cancelled:
-            continue
+        if record.project is not None and record.project != project_id:
+            raise LabelFileError(
+                f"{path}: {record.where}: a task of another ll4al project ({record.project}; "
+                f"this one is {project_id}): import the labels of this project's tasks"
+            )
         key = _sample_key(record, samples, by_name, root, path)
         sample = samples[key]
+        if record.checksum is not None and record.checksum != sample.checksum:
+            raise LabelFileError(
+                f"{path}: {record.where}: image {key!r} changed since its task was written "
+                "(its checksum differs): label the image as it is now"
+            )
+        if record.cancelled:
+            checked.append((sample, replace(record, key=key)))
+            continue
         problem = label_problem(project.labels, sample, record.value)
         if problem:
             raise LabelFileError(f"{path}: {record.where}: {problem}")
@@ -71,18 +116,105 @@ def check_records(
                 f"{path}: {record.where}: {key!r} is in no batch ll4al proposed; pass "
                 "--outside-batch to import it anyway"
             )
-        label = NewLabel(
-            key, record.value, record.annotator, record.seconds, Path(path).name, batch_of.get(key)
-        )
-        new.append((sample, label))
-    return new
+        checked.append((sample, replace(record, key=key)))
+    return checked
+
+
+def _new_label(
+    record: LabelRecord, sample: Sample, path: Path | str, batch_of: dict[str, int]
+) -> NewLabel:
+    return NewLabel(
+        sample.id,
+        record.value,
+        record.annotator,
+        record.seconds,
+        Path(path).name,
+        batch_of.get(sample.id),
+    )
+
+
+def parse_annotators(text: str | None) -> dict[str, str]:
+    """``--annotators 1=ann@lab.org,2=Bo``: Label Studio user ids to the names ll4al keeps."""
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        user, sep, name = part.partition("=")
+        if not sep or not user.strip() or not name.strip():
+            raise ProjectError(f"--annotators: {part.strip()!r} is not ID=NAME")
+        mapping[user.strip()] = name.strip()
+    return mapping
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_records`` did: labels new and already stored, skips new."""
+
+    added: int
+    known: int
+    skipped: int
+
+
+def store_records(
+    project: Project,
+    records: list[LabelRecord],
+    source: Path | str,
+    outside_batch: bool = False,
+    annotators: dict[str, str] | None = None,
+) -> Stored:
+    """Check every record, then store labels and skips in one transaction: the one step by
+    which a label file and the ML backend's webhook write. A skip ("cannot be labeled")
+    closes its image for the batch it is in. An annotation seen before (same ``ref``, an
+    edit) counts only the seconds its earlier versions did not; ``annotators`` renames
+    Label Studio user ids."""
+    if annotators:
+        records = [replace(r, annotator=annotators.get(r.annotator, r.annotator)) for r in records]
+    checked = _checked(project, records, source, outside_batch)
+    store = project.store
+    batch_of = store.batch_of()
+    labels, skips = [], []
+    for sample, record in checked:
+        seconds = record.seconds
+        if record.ref is not None and seconds is not None:
+            seconds = max(0.0, seconds - store.counted_seconds(record.ref))
+            record = replace(record, seconds=seconds)
+        if record.cancelled:
+            skips.append((sample, record))
+        else:
+            labels.append((sample, record))
+    with store.transaction() as db:
+        new = [(s, _new_label(r, s, source, batch_of)) for s, r in labels]
+        ids = accept_labels(store, db, project.labels, new)
+        skipped = 0
+        for sample, record in skips:
+            batch = batch_of.get(sample.id)
+            if batch is not None and store.add_skip(
+                db, batch, sample.id, record.annotator, record.seconds, Path(source).name
+            ):
+                skipped += 1
+                _count(store, db, record)
+        for (_, record), row in zip(labels, ids, strict=True):
+            if row is not None:
+                _count(store, db, record)
+        store.close_finished_batches(db)
+    added = sum(i is not None for i in ids)
+    return Stored(added, len(labels) - added, skipped)
+
+
+def _count(store, db, record: LabelRecord) -> None:
+    if record.ref is not None and record.seconds:
+        store.count_seconds(db, record.ref, record.seconds)
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _sample_key(
-    record: LabelRecord, samples: dict[str, Sample], by_name: dict[str, str], root: Path, path: Path
+    record: LabelRecord,
+    samples: dict[str, Sample],
+    by_name: dict[str, str],
+    root: Path,
+    path: Path | str,
 ) -> str:
     """The registered sample a file's key names: its path relative to the image root (as
     written, then stripped of spaces, ``\\`` read as ``/``), an absolute path under the root,
@@ -116,23 +248,22 @@ def _sample_key(
         return relative
     if "/" not in relative and relative in by_name:
         return by_name[relative]
-    raise LabelFileError(
-        f"{path}: {record.where}: unknown image {show(record.key)} (not registered under {root})"
-    )
+    raise _unknown_image(record, root, path)
 
 
 def import_labels(
-    project: Project, path: Path, outside_batch: bool = False, log: Log = print
+    project: Project,
+    path: Path,
+    outside_batch: bool = False,
+    log: Log = print,
+    annotators: dict[str, str] | None = None,
 ) -> int:
-    """Import a CSV or a Label Studio export; returns how many labels were new."""
+    """Import a CSV, a Label Studio export or VOC files; returns how many labels were new."""
     records = read_label_file(path, project.settings.task, project.settings.classes)
-    new = check_records(project, records, path, outside_batch)
-    store = project.store
-    with store.transaction() as db:
-        added = sum(i is not None for i in accept_labels(store, db, project.labels, new))
-    skipped = sum(r.cancelled for r in records)
+    stored = store_records(project, records, path, outside_batch, annotators)
+    cancelled = sum(r.cancelled for r in records)
     log(
-        f"{path}: {added} new labels, {len(new) - added} already imported"
-        + (f", {skipped} skipped (cancelled)" if skipped else "")
+        f"{path}: {stored.added} new labels, {stored.known} already imported"
+        + (f", {cancelled} skipped as cannot be labeled" if cancelled else "")
     )
-    return added
+    return stored.added

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -25,6 +26,9 @@ from ll4al.project.formats import LabelFileError, LabelRecord, check_seconds, re
 from ll4al.project.settings import TASKS
 
 FROM_NAME = "label"
+#: How far (pixels) a box may overshoot the image and be clipped, as rounding of Label
+#: Studio's percentages can; any further is refused.
+EDGE_PX = 0.5
 TO_NAME = "image"
 
 
@@ -124,8 +128,25 @@ def _result(value: Any, task: str, width: Any, height: Any) -> list[dict[str, An
     ]
 
 
-def _data(sample_id: str, path: str, image_url: Callable[[str], str]) -> dict[str, str]:
+def _data(sample_id: str, path: str, image_url: Callable[[str], str]) -> dict[str, Any]:
     return {"image": image_url(path), "ll4al_id": sample_id, "ll4al_path": path}
+
+
+def model_version(round_index: int | None, strategy: str) -> str:
+    """The predictions' ``model_version``: the round and strategy that chose the batch."""
+    return "random" if round_index is None else f"round-{round_index}-{strategy}"
+
+
+def rank_score(rank: int, size: int) -> float:
+    """A batch position as the score Label Studio accepts: in (0, 1], 1 for the first pick.
+
+    Why not the strategy's own number: a predicted loss is unbounded (Label Studio 1.23
+    refuses a score outside [0, 1]), and for a balanced strategy the batch order is not the
+    order of its raw scores. ``(size - rank + 1) / size`` sorts exactly as the batch does.
+    """
+    if not 1 <= rank <= size:
+        raise ValueError(f"rank {rank} outside a batch of {size}")
+    return (size - rank + 1) / size
 
 
 def tasks_json(
@@ -133,31 +154,65 @@ def tasks_json(
     task: str,
     model_version: str,
     image_url: Callable[[str], str] = local_files_url,
+    project_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Label Studio tasks for a batch: each image, with the model's guess as a prediction.
 
-    Each item has ``id``, ``path``, ``score``, ``guess`` (class name; for detection
-    ``{"boxes", "labels", "scores"}`` in original pixels; or None), ``width`` and ``height``
-    (original image size). The prediction's ``score`` is what the Data Manager sorts by; an
-    item without a guess gets no prediction. ``ll4al_id`` and ``ll4al_path`` ride along in
-    ``data`` so the export can be matched back whatever the image URL looks like.
+    ``items`` are in the batch's order, most wanted first. Each has ``id``, ``path``,
+    ``score``, ``guess`` (class name; for detection ``{"boxes", "labels", "scores"}`` in
+    original pixels; or None), ``width`` and ``height`` (original image size), and may have
+    ``checksum`` (the image's sha256 when registered). The prediction's ``score`` is
+    ``rank_score``, what the Data Manager sorts by; the strategy's own number rides along as
+    ``data["ll4al_score"]``. An item without a guess gets no prediction. ``ll4al_id``,
+    ``ll4al_path``, ``ll4al_project`` and ``ll4al_checksum`` ride along in ``data`` so the
+    export can be matched back, and checked, whatever the image URL looks like.
     """
     _check_task(task)
     tasks = []
-    for item in items:
-        entry: dict[str, Any] = {"data": _data(item["id"], item["path"], image_url)}
+    for rank, item in enumerate(items, start=1):
+        data = _data(item["id"], item["path"], image_url)
+        score = item.get("score")
+        if score is not None:
+            if not math.isfinite(score):
+                raise ValueError(f"sample {item['id']!r}: score {score!r} is not finite")
+            data["ll4al_score"] = float(score)
+        data["ll4al_rank"] = rank
+        if project_id is not None:
+            data["ll4al_project"] = project_id
+        if item.get("checksum"):
+            data["ll4al_checksum"] = item["checksum"]
+        entry: dict[str, Any] = {"data": data}
         guess = item.get("guess")
         if guess is not None:
-            prediction: dict[str, Any] = {"model_version": model_version}
-            score = item.get("score")
-            if score is not None:
-                if not math.isfinite(score):
-                    raise ValueError(f"sample {item['id']!r}: score {score!r} is not finite")
-                prediction["score"] = float(score)
-            prediction["result"] = _result(guess, task, item.get("width"), item.get("height"))
-            entry["predictions"] = [prediction]
+            size = (item.get("width"), item.get("height"))
+            entry["predictions"] = [prediction(guess, task, size, rank, len(items), model_version)]
         tasks.append(entry)
     return tasks
+
+
+def prediction(
+    guess: Any, task: str, size: tuple[Any, Any], rank: int, batch_size: int, version: str
+) -> dict[str, Any]:
+    """The model's guess for an image at ``rank`` of its batch, as a Label Studio prediction
+    (in a task file, and as the ML backend's answer to ``/predict``)."""
+    return {
+        "model_version": version,
+        "score": rank_score(rank, batch_size),
+        "result": _result(guess, task, *size),
+    }
+
+
+def webhook_record(payload: dict[str, Any], task: str, source: str) -> LabelRecord:
+    """The annotation of a Label Studio webhook (``ANNOTATION_CREATED``/``_UPDATED``:
+    ``{"task": {...}, "annotation": {...}}``) as a record, read as an export's would be."""
+    entry, annotation = payload.get("task"), payload.get("annotation")
+    if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
+        raise LabelFileError(f"{source}: no task with 'data' in the event")
+    place = _task_place(entry, 0)
+    where = f"{place} annotation {_annotation_number(annotation, 1)}"
+    key = task_key(entry["data"], source, place)
+    record = annotation_record(annotation, key, task, source, where)
+    return replace(record, **_origin(entry["data"], source, place))
 
 
 def annotated_export(
@@ -236,15 +291,29 @@ def read_export(path: Path, task: str) -> list[LabelRecord]:
                 " not 'JSON_MIN' or 'CSV')"
             )
             raise LabelFileError(message)
-        key = _task_key(entry["data"], path, place)
+        data = entry["data"]
+        key = task_key(data, path, place)
+        origin = _origin(data, path, place)
         annotations = entry.get("annotations")
         annotations = [] if annotations is None else annotations
         if not isinstance(annotations, list):
             raise LabelFileError(f"{path}: {place}: 'annotations' is not a list")
         for number, annotation in enumerate(annotations, 1):
             where = f"{place} annotation {_annotation_number(annotation, number)}"
-            records.append(_annotation_record(annotation, key, task, path, where))
+            record = annotation_record(annotation, key, task, path, where)
+            records.append(replace(record, **origin))
     return records
+
+
+def _origin(data: dict[str, Any], path: Path | str, place: str) -> dict[str, str | None]:
+    """The ll4al project and image checksum a task says it is about (None: not said)."""
+    origin: dict[str, str | None] = {}
+    for field, name in (("ll4al_project", "project"), ("ll4al_checksum", "checksum")):
+        value = data.get(field)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise LabelFileError(f"{path}: {place}: {field} {show(value)} is not a string")
+        origin[name] = value
+    return origin
 
 
 def _is_int(value: Any) -> bool:
@@ -275,7 +344,7 @@ def _annotation_number(annotation: Any, number: int) -> str:
     return f"#{number}"
 
 
-def _task_key(data: dict[str, Any], path: Path, place: str) -> str:
+def task_key(data: dict[str, Any], path: Path | str, place: str) -> str:
     """The sample a task is about; see ``read_export`` for the order of the fields tried."""
     for field in ("ll4al_id", "ll4al_path"):
         if field in data:
@@ -301,8 +370,15 @@ def _task_key(data: dict[str, Any], path: Path, place: str) -> str:
     return key
 
 
-def _annotation_record(annotation: Any, key: str, task: str, path: Path, where: str) -> LabelRecord:
-    """One annotation as a record: who, how long, and the label unless it was skipped."""
+def annotation_record(
+    annotation: Any, key: str, task: str, path: Path | str, where: str
+) -> LabelRecord:
+    """One annotation as a record: who, how long, and the label unless it was skipped.
+
+    Its ``ref`` is ``label-studio:<annotation id>`` where the annotation has an id, so an
+    annotation edited after an earlier import is known as the same one (its ``lead_time``
+    is the total of all its sessions). ``path`` names the source in errors (a file, or the
+    ML backend's webhook)."""
     if not isinstance(annotation, dict):
         raise LabelFileError(f"{path}: {where}: not an annotation object")
     annotator = _annotator(annotation.get("completed_by"))
@@ -314,13 +390,15 @@ def _annotation_record(annotation: Any, key: str, task: str, path: Path, where: 
     result = [] if result is None else result
     if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
         raise LabelFileError(f"{path}: {where}: 'result' is not a list of objects")
+    number = annotation.get("id")
+    ref = f"label-studio:{number}" if _is_int(number) else None
     if cancelled:
-        return LabelRecord(key, None, annotator, seconds, where, cancelled=True)
+        return LabelRecord(key, None, annotator, seconds, where, cancelled=True, ref=ref)
     if task == "classification":
         value: Any = _choice(result, path, where)
     else:
         value = _boxes(result, path, where)
-    return LabelRecord(key, value, annotator, seconds, where)
+    return LabelRecord(key, value, annotator, seconds, where, ref=ref)
 
 
 def _annotator(completed_by: Any) -> str:
@@ -332,7 +410,9 @@ def _annotator(completed_by: Any) -> str:
     return ""
 
 
-def _result_type(result: dict[str, Any], wanted: str, task: str, path: Path, where: str) -> None:
+def _result_type(
+    result: dict[str, Any], wanted: str, task: str, path: Path | str, where: str
+) -> None:
     kind = result.get("type")
     other = {"choices": "classification", "rectanglelabels": "detection"}.get(str(kind))
     if kind != wanted and other is not None and other != task:
@@ -347,7 +427,7 @@ def _result_type(result: dict[str, Any], wanted: str, task: str, path: Path, whe
         raise LabelFileError(message)
 
 
-def _choice(results: list[dict[str, Any]], path: Path, where: str) -> str:
+def _choice(results: list[dict[str, Any]], path: Path | str, where: str) -> str:
     """The class name: the one choice of the one ``choices`` result."""
     for result in results:
         _result_type(result, "choices", "classification", path, where)
@@ -367,7 +447,7 @@ def _choice(results: list[dict[str, Any]], path: Path, where: str) -> str:
     return name
 
 
-def _boxes(results: list[dict[str, Any]], path: Path, where: str) -> dict[str, list[Any]]:
+def _boxes(results: list[dict[str, Any]], path: Path | str, where: str) -> dict[str, list[Any]]:
     """All rectangles of an annotation, back in original-image pixels; none is a valid label."""
     boxes: list[list[float]] = []
     labels: list[str] = []
@@ -399,9 +479,17 @@ def _boxes(results: list[dict[str, Any]], path: Path, where: str) -> dict[str, l
         if x is None or y is None or w is None or h is None:
             message = f"{path}: {place}: x, y, width, height {show(percent)} are not all numbers"
             raise LabelFileError(message)
+        x1, x2 = x * width / 100, (x + w) * width / 100
+        y1, y2 = y * height / 100, (y + h) * height / 100
+        if min(x1, y1) < -EDGE_PX or x2 > width + EDGE_PX or y2 > height + EDGE_PX:
+            message = (
+                f"{path}: {place}: box {show(percent)} (percent) reaches past the image edge"
+                f" ({width:g}x{height:g} px)"
+            )
+            raise LabelFileError(message)
         # Clipped to the image: a box drawn to the border may overshoot it by rounding.
-        x1, x2 = max(0.0, x * width / 100), min(width, (x + w) * width / 100)
-        y1, y2 = max(0.0, y * height / 100), min(height, (y + h) * height / 100)
+        x1, x2 = max(0.0, x1), min(width, x2)
+        y1, y2 = max(0.0, y1), min(height, y2)
         if not (x1 < x2 and y1 < y2):
             message = f"{path}: {place}: box {show(percent)} (percent) has no area in the image"
             raise LabelFileError(message)

@@ -20,7 +20,7 @@ from ll4al.project.commands import check_settings
 from ll4al.project.csvlabels import write_batch_csv
 from ll4al.project.encoder import encoder_provenance
 from ll4al.project.integrity import check_images, remember, require_unchanged
-from ll4al.project.labelstudio import tasks_json
+from ll4al.project.labelstudio import model_version, tasks_json
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.training import describe_training
 
@@ -45,12 +45,14 @@ def query(
             f"the pool of {project.folder} has one image; a model needs at least two to learn "
             f"from: put more images under {project.images_root} and run `ll4al add`"
         )
-    pending = [b for b in project.store.batches() if b["labeled"] < b["size"]]
+    pending = [b for b in project.store.batches() if b["labeled"] + b["skipped"] < b["size"]]
     if pending:
         b = pending[0]
+        todo = b["size"] - b["labeled"] - b["skipped"]
+        skipped = f" ({b['skipped']} skipped as cannot be labeled)" if b["skipped"] else ""
         raise ProjectError(
-            f"batch {b['id']} still has {b['size'] - b['labeled']} of {b['size']} images "
-            f"without a label; import them first (ll4al import {project.folder} FILE)"
+            f"batch {b['id']} still has {todo} of {b['size']} images without a label or a "
+            f"skip{skipped}; import them first (ll4al import {project.folder} FILE)"
         )
     project.store.check_writable()  # a database another program holds: say so before training
     images = check_images(project)
@@ -202,15 +204,16 @@ def _write_batch(project: Project, batch: Batch) -> Path:
                 "guess": guess,
                 "width": sample.width,
                 "height": sample.height,
+                "checksum": sample.checksum,
             }
         )
     folder = project.folder / "batches"
     csv_path = folder / f"batch-{batch_id:03d}.csv"
     write_batch_csv(csv_path, rows)
-    version = "random" if batch.round is None else f"round-{batch.round}-{batch.strategy}"
+    version = model_version(batch.round, batch.strategy)
     write_json_atomic(
         folder / f"batch-{batch_id:03d}-labelstudio.json",
-        tasks_json(rows, settings.task, version),
+        tasks_json(rows, settings.task, version, project_id=store.project_id()),
     )
     with store.transaction() as db:
         store.add_batch(

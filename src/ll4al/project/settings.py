@@ -20,6 +20,9 @@ from ll4al.tasks.labels import LABEL_KINDS
 SETTINGS_FILE = "project.yaml"
 #: The tasks a labeling project can collect labels for: one per label kind.
 TASKS = tuple(LABEL_KINDS)
+#: A detection project's default strategy (learning-loss led on BCCD); ``ll4al init --help``
+#: and ``TASK_DEFAULTS`` both say it from here.
+DETECTION_STRATEGY = "learning-loss"
 
 
 @dataclass
@@ -61,7 +64,7 @@ class ProjectSettings:
     #: The metric status, the page's curve and each round report (None: the task's own);
     #: classification: accuracy, balanced_accuracy or auroc.
     metric: str | None = None
-    strategy: str = "learning-loss-balanced"
+    strategy: str = "learning-loss-balanced"  # detection: DETECTION_STRATEGY
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)

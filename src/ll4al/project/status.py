@@ -18,15 +18,19 @@ def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]
     metric: what ``ll4al status`` prints."""
     store, settings = project.store, project.settings
     labels = store.labels()
+    skips = store.skips()
     decided = store.decided_labels()
     per_class: Counter = Counter()
     for value in decided.values():
         names = value["labels"] if isinstance(value, dict) else [value]
         per_class.update(names)
     recorded = [row["seconds"] for row in labels if row["seconds"] is not None]
+    # a skip took its annotator's time too; one without a recorded time costs nothing
+    recorded_skips = [row["seconds"] for row in skips if row["seconds"] is not None]
     unrecorded = len(labels) - len(recorded)
     cost = settings.cost
-    seconds = sum(recorded) + unrecorded * cost.minutes * 60
+    measured = sum(recorded) + sum(recorded_skips)
+    seconds = measured + unrecorded * cost.minutes * 60
     rounds = store.model_rounds()
     last = rounds[-1] if rounds else None
     images = check_images(project) if images is None else images
@@ -37,7 +41,7 @@ def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]
         "per_class": {name: per_class.get(name, 0) for name in settings.classes},
         "batches": [dict(b) for b in store.batches()],
         "hours": seconds / 3600,
-        "hours_measured": sum(recorded) / 3600,
+        "hours_measured": measured / 3600,
         "labels_timed": len(recorded),
         "money": len(labels) * cost.money,
         "currency": cost.currency,
@@ -45,6 +49,9 @@ def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]
         "replaced": images.replaced,
         "missing": images.missing,
         "labels_aside": len(store.labels_aside()),
+        "skipped": [
+            {"batch": k["batch"], "sample": k["sample"], "annotator": k["annotator"]} for k in skips
+        ],
         "encoder": encoder_provenance(project),
         "last_round": None
         if last is None
@@ -85,7 +92,9 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
             source = "random draw" if b["strategy"] == "random" else f"{b['strategy']} first batch"
         lines.append(
             f"batch {b['id']:>3} ({source}, {b['created']}): {b['labeled']}/{b['size']} "
-            f"labeled, {b['status']}"
+            f"labeled, "
+            + (f"{b['skipped']} skipped as cannot be labeled, " if b["skipped"] else "")
+            + b["status"]
         )
     money = f", {info['money']:.2f} {info['currency']}".rstrip() if info["money"] else ""
     lines.append(

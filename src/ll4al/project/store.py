@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -94,6 +95,24 @@ CREATE TABLE IF NOT EXISTS sample_groups (  -- DICOM samples only
     patient TEXT NOT NULL,          -- PatientID, StudyInstanceUID, SeriesInstanceUID: to keep
     study TEXT NOT NULL,            -- patients apart (init --eval, active.spread); never shown
     series TEXT NOT NULL            -- on the page nor written to any file
+);
+CREATE TABLE IF NOT EXISTS project_info (  -- 'id': the project's identity, a random uuid
+    key TEXT PRIMARY KEY,           -- written once, carried by its Label Studio tasks so an
+    value TEXT NOT NULL             -- import can refuse another project's labels
+);
+CREATE TABLE IF NOT EXISTS skips (  -- "cannot be labeled": closes the image for its batch
+    batch INTEGER NOT NULL REFERENCES batches(id),
+    sample TEXT NOT NULL REFERENCES samples(id),
+    annotator TEXT NOT NULL,
+    seconds REAL,
+    created TEXT NOT NULL,
+    source TEXT NOT NULL,           -- as for labels: the file, 'web' or 'label-studio'
+    PRIMARY KEY (batch, sample, annotator)
+);
+CREATE TABLE IF NOT EXISTS counted_time (  -- seconds of another tool's annotation already
+    ref TEXT NOT NULL,              -- stored ('label-studio:<annotation id>'): an edited
+    seconds REAL NOT NULL,          -- annotation's lead_time is its total, so only the rest
+    created TEXT NOT NULL           -- is new
 );
 CREATE TABLE IF NOT EXISTS rounds (
     round INTEGER PRIMARY KEY,
@@ -213,6 +232,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)  # a new database's tables, and tables added since
+        self.db.execute("INSERT OR IGNORE INTO project_info VALUES ('id', ?)", (uuid.uuid4().hex,))
 
     def _check_columns(self, tables: set[str]) -> None:
         for table, needed in REQUIRED_COLUMNS.items():
@@ -300,6 +320,21 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def project_id(self) -> str:
+        """The project's identity (a uuid written when the database was made, or when a
+        database from before it was first opened): Label Studio tasks carry it."""
+        return self.db.execute("SELECT value FROM project_info WHERE key = 'id'").fetchone()[0]
+
+    def info(self, key: str) -> str | None:
+        """A value ll4al keeps about the project (e.g. its Label Studio project's id)."""
+        row = self.db.execute("SELECT value FROM project_info WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_info(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        if key == "id":
+            raise ValueError("the project's id is written once")
+        db.execute("INSERT OR REPLACE INTO project_info VALUES (?, ?)", (key, value))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -418,9 +453,39 @@ class Store:
         db.execute(
             "UPDATE batches SET status = 'open' WHERE status = 'done' AND EXISTS ("
             "SELECT 1 FROM batch_items i WHERE i.batch = batches.id AND NOT EXISTS ("
-            "SELECT 1 FROM labels l WHERE l.sample = i.sample))"
+            "SELECT 1 FROM labels l WHERE l.sample = i.sample) AND NOT EXISTS ("
+            "SELECT 1 FROM skips k WHERE k.batch = i.batch AND k.sample = i.sample))"
         )
         return row
+
+    def add_skip(
+        self,
+        db: sqlite3.Connection,
+        batch_id: int,
+        sample: str,
+        annotator: str,
+        seconds: float | None,
+        source: str,
+    ) -> bool:
+        """Record that ``annotator`` cannot label ``sample`` in batch ``batch_id``: it closes
+        the image for that batch (a later batch may propose it again). False when already
+        recorded. The caller closes the batches this finishes (``close_finished_batches``)."""
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO skips VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, sample, annotator, seconds, now(), source),
+        )
+        return cursor.rowcount == 1
+
+    def counted_seconds(self, ref: str) -> float:
+        """Seconds of annotation ``ref`` already stored with its earlier versions."""
+        row = self.db.execute("SELECT SUM(seconds) FROM counted_time WHERE ref = ?", (ref,))
+        return float(row.fetchone()[0] or 0.0)
+
+    def count_seconds(self, db: sqlite3.Connection, ref: str, seconds: float) -> None:
+        db.execute("INSERT INTO counted_time VALUES (?, ?, ?)", (ref, seconds, now()))
+
+    def skips(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM skips ORDER BY batch, created").fetchall()
 
     def labels(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM labels ORDER BY id").fetchall()
@@ -493,12 +558,18 @@ class Store:
         )
 
     def batches(self) -> list[sqlite3.Row]:
-        """Every batch with its size and how many of its samples have a label."""
+        """Every batch with its size, how many of its samples have a label, and how many
+        more were skipped as "cannot be labeled" in it (``size - labeled - skipped`` are
+        still to do)."""
         return self.db.execute(
             "SELECT b.*, COUNT(DISTINCT i.sample) AS size, "
-            "COUNT(DISTINCT CASE WHEN l.sample IS NOT NULL THEN i.sample END) AS labeled "
+            "COUNT(DISTINCT CASE WHEN l.sample IS NOT NULL THEN i.sample END) AS labeled, "
+            "COUNT(DISTINCT CASE WHEN l.sample IS NULL AND k.sample IS NOT NULL "
+            "THEN i.sample END) AS skipped "
             "FROM batches b JOIN batch_items i ON i.batch = b.id "
-            "LEFT JOIN labels l ON l.sample = i.sample GROUP BY b.id ORDER BY b.id"
+            "LEFT JOIN labels l ON l.sample = i.sample "
+            "LEFT JOIN skips k ON k.batch = b.id AND k.sample = i.sample "
+            "GROUP BY b.id ORDER BY b.id"
         ).fetchall()
 
     def batch_items(self, batch_id: int | None = None) -> list[sqlite3.Row]:
@@ -518,7 +589,8 @@ class Store:
         db.execute(
             "UPDATE batches SET status = 'done' WHERE status = 'open' AND NOT EXISTS ("
             "SELECT 1 FROM batch_items i WHERE i.batch = batches.id AND NOT EXISTS ("
-            "SELECT 1 FROM labels l WHERE l.sample = i.sample))"
+            "SELECT 1 FROM labels l WHERE l.sample = i.sample) AND NOT EXISTS ("
+            "SELECT 1 FROM skips k WHERE k.batch = i.batch AND k.sample = i.sample))"
         )
 
     # --- model rounds --------------------------------------------------------------------
