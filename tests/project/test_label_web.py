@@ -482,3 +482,24 @@ def test_the_web_files_install_as_package_data():
     assert json.loads(json.dumps(pyproject["project"]["optional-dependencies"]["web"])) == [
         "flask>=3"
     ]
+
+
+def test_cannot_be_labeled_closes_the_image_for_the_batch(project):
+    folder, order = project
+    app = app_for(folder)
+    client = app.test_client()
+    for sample in order[1:]:
+        assert answer(client, app, sample, truth(sample)).status_code == 201
+    payload = {"batch": 1, "sample": order[0], "seconds": 2.0}
+    reply = post(client, app, "/api/cannot-label", payload)
+    assert reply.status_code == 201 and reply.get_json()["skipped"] == [order[0]]
+    assert post(client, app, "/api/cannot-label", payload).status_code == 200  # once only
+    with sqlite3.connect(folder / "project.sqlite") as db:
+        assert db.execute("SELECT status FROM batches WHERE id = 1").fetchone()[0] == "done"
+        skips = db.execute("SELECT batch, sample, annotator, seconds, source FROM skips")
+        assert skips.fetchall() == [(1, order[0], "ana", 2.0, "web")]
+    state = client.get("/api/state").get_json()
+    assert state["resume"] is None and state["items"][0]["skipped"] is True
+    bad = {"batch": 1, "sample": "nope.png", "seconds": 2.0}
+    assert post(client, app, "/api/cannot-label", bad).status_code == 404
+    assert post(client, app, "/api/cannot-label", {**payload, "seconds": -1}).status_code == 400

@@ -227,6 +227,29 @@ def add_label():
     return jsonify(answer), 201 if label_id is not None else 200
 
 
+def cannot_label():
+    """The annotator cannot label this image ("cannot be labeled"): a skip that closes the
+    image for this batch, as a Label Studio skip imported does."""
+    page = _page()
+    body = _json_body()
+    batch_id, sample_id, seconds = body.get("batch"), body.get("sample"), body.get("seconds")
+    if not _row_id(batch_id):
+        abort(400, "'batch' must be a batch id")
+    if not isinstance(sample_id, str):
+        abort(400, "'sample' must be an image id")
+    if not finite_number(seconds) or not 0 < seconds <= MAX_SECONDS:
+        abort(400, f"'seconds' must be a number of seconds in (0, {MAX_SECONDS:.0f}]")
+    db = _store()
+    if not any(i["sample"] == sample_id for i in db.batch_items(batch_id)):
+        abort(404, f"image {sample_id!r} is not in batch {batch_id}")
+    with db.transaction() as tx:
+        added = db.add_skip(tx, batch_id, sample_id, page.annotator, float(seconds), "web")
+        db.close_finished_batches(tx)
+    return jsonify({"sample": sample_id, **_progress(db, batch_id, page.annotator)}), (
+        201 if added else 200
+    )
+
+
 def undo():
     page = _page()
     label_id = _json_body().get("label")
@@ -309,6 +332,7 @@ ROUTES = (
     ("/api/state", state, "GET"),
     ("/api/label", add_label, "POST"),
     ("/api/undo", undo, "POST"),
+    ("/api/cannot-label", cannot_label, "POST"),
     ("/image/<path:sample_id>", image, "GET"),
     ("/api/status", status_json, "GET"),
     ("/status", status_page, "GET"),
@@ -340,11 +364,12 @@ def page_state(
             "history": [],
             "next_step": f"ll4al query {folder} --k 100",
         }
-    unfinished = [b for b in batches if b["labeled"] < b["size"]]
+    unfinished = [b for b in batches if b["labeled"] + b["skipped"] < b["size"]]
     batch = unfinished[0] if unfinished else batches[-1]
     sizes = {s.id: s for s in store.samples()}
     progress = _progress(store, batch["id"], annotator)
     labeled, mine = set(progress["labeled"]), set(progress["mine"])
+    skipped, skipped_mine = set(progress["skipped"]), set(progress["skipped_mine"])
     items = [
         {
             "sample": row["sample"],
@@ -355,10 +380,12 @@ def page_state(
             "height": sizes[row["sample"]].height if row["sample"] in sizes else None,
             "labeled": row["sample"] in labeled,
             "mine": row["sample"] in mine,
+            "skipped": row["sample"] in skipped,
+            "skipped_mine": row["sample"] in skipped_mine,
         }
         for row in store.batch_items(batch["id"])
     ]
-    done = mine if mode == "mine" else labeled
+    done = mine | skipped_mine if mode == "mine" else labeled | skipped
     resume = next((i["sample"] for i in items if i["sample"] not in done), None)
     return {
         **common,
@@ -378,9 +405,13 @@ def page_state(
 
 def _progress(store: Store, batch_id: int, annotator: str) -> dict[str, Any]:
     """Who labeled what in a batch: samples with any label, samples with this annotator's
-    label, and this annotator's labels from the page (oldest first: the undo history)."""
+    label, samples someone (this annotator) could not label in it, and this annotator's
+    labels from the page (oldest first: the undo history)."""
     rows = store.labels_in_batch(batch_id)
+    skips = [k for k in store.skips() if k["batch"] == batch_id]
     return {
+        "skipped": sorted({k["sample"] for k in skips}),
+        "skipped_mine": sorted({k["sample"] for k in skips if k["annotator"] == annotator}),
         "labeled": sorted({r["sample"] for r in rows}),
         "mine": sorted({r["sample"] for r in rows if r["annotator"] == annotator}),
         "history": [r["id"] for r in rows if r["annotator"] == annotator and r["source"] == "web"],
@@ -513,7 +544,7 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     db = Store(Path(project_folder))
     try:
-        unfinished = [b for b in db.batches() if b["labeled"] < b["size"]]
+        unfinished = [b for b in db.batches() if b["labeled"] + b["skipped"] < b["size"]]
     finally:
         db.close()
     where = (

@@ -68,7 +68,9 @@
 
   // --- which image next ------------------------------------------------------------------
 
-  const pending = (item) => (mode === "mine" ? !item.mine : !item.labeled);
+  // an image someone could not label ("cannot be labeled") is closed for the batch
+  const pending = (item) =>
+    mode === "mine" ? !(item.mine || item.skipped_mine) : !(item.labeled || item.skipped);
 
   function nextPending(from) {
     // The first unanswered image after `from`, wrapping round (skipped ones come again).
@@ -83,9 +85,13 @@
   function applyProgress(data) {
     const labeled = new Set(data.labeled);
     const mine = new Set(data.mine);
+    const skipped = new Set(data.skipped);
+    const skippedMine = new Set(data.skipped_mine);
     for (const item of items) {
       item.labeled = labeled.has(item.sample);
       item.mine = mine.has(item.sample);
+      item.skipped = skipped.has(item.sample);
+      item.skipped_mine = skippedMine.has(item.sample);
     }
     if (data.history) history = data.history.slice();
     const done = items.filter((item) => !pending(item)).length;
@@ -305,6 +311,27 @@
     show(next);
   }
 
+  async function cannotLabel() {
+    // Recorded as a skip of this image for the batch: the batch can close without it.
+    if (busy || current < 0) return;
+    const item = items[current];
+    stopClock();
+    const seconds = Math.max(spent.get(item.sample) || 0, 0.001);
+    busy = true;
+    try {
+      const data = await api("api/cannot-label", { batch: state.batch.id, sample: item.sample, seconds });
+      spent.delete(item.sample);
+      applyProgress(data);
+      say(`cannot be labeled: ${item.sample}`);
+      show(nextPending(current));
+    } catch (error) {
+      say(`not saved: ${error.message}`, true);
+      startClock();
+    } finally {
+      busy = false;
+    }
+  }
+
   async function undo() {
     if (busy || history.length === 0) return;
     const id = history[history.length - 1];
@@ -333,6 +360,10 @@
   $("skip").addEventListener("click", (event) => {
     event.currentTarget.blur();
     skip();
+  });
+  $("cannot").addEventListener("click", (event) => {
+    event.currentTarget.blur();
+    cannotLabel();
   });
   $("undo").addEventListener("click", (event) => {
     event.currentTarget.blur();
@@ -544,6 +575,9 @@
     } else if (key === "s" || key === "S" || key === "ArrowRight") {
       event.preventDefault();
       skip();
+    } else if (key === "x" || key === "X") {
+      event.preventDefault();
+      cannotLabel();
     } else if (key === "u" || key === "U" || (key === "Backspace" && task === "classification")) {
       event.preventDefault();
       undo();
@@ -585,12 +619,12 @@
       $("threshold-row").hidden = false;
       chooseClass(0);
       $("keys").textContent = "Drag on the image to draw a box of the chosen class. Keys: a class's number " +
-        "(relabels the selected box), Enter accept, Delete remove the selected box, S skip, U undo, " +
+        "(relabels the selected box), Enter accept, Delete remove the selected box, S skip, X cannot be labeled, U undo, " +
         "W window.";
     } else {
       $("keys").textContent = state.classes.length > 9
-        ? "Keys: the number on a class shown, / filter (Enter picks), S skip, U undo, W window."
-        : "Keys: the number on a class, S skip, U undo, W window.";
+        ? "Keys: the number on a class shown, / filter (Enter picks), S skip, X cannot be labeled, U undo, W window."
+        : "Keys: the number on a class, S skip, X cannot be labeled, U undo, W window.";
     }
     if (state.batch) {
       const source = state.batch.round === null ? "random draw"
