@@ -109,7 +109,37 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     lab.add_argument(
         "--annotator", help="the name stored with every label (default: your user name)"
     )
+    ls = sub.add_parser(
+        "labelstudio",
+        help="create or update the project's Label Studio project with the current batch",
+        description="Creates (or updates) a Label Studio project with the labeling config, a "
+        "Local Files storage at the images folder and the latest batch's tasks with the "
+        "model's guesses; run again after each query. Label Studio must serve local files "
+        "(LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true) from a document root above the "
+        "images folder.",
+    )
+    ls.add_argument("project")
+    _label_studio_arguments(ls, required=True)
+    ls.add_argument("--title", help="the Label Studio project's title (default: the name)")
+    ls.add_argument("--ml-backend", help="connect this ML backend (ll4al serve's URL)")
+    srv = sub.add_parser(
+        "serve",
+        help="serve the project as Label Studio's ML backend (needs ll4al[web])",
+        description="A Label Studio ML backend: /predict answers each task with the model's "
+        "guess and its place in the batch, /webhook stores annotations as they are made, "
+        "and a round (ll4al query) starts in the background on Label Studio's Start "
+        "training or after --train-after new labels, once the batch is done.",
+    )
+    srv.add_argument("project")
+    srv.add_argument("--port", type=int, default=9090, help="port to listen on (default 9090)")
+    srv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    srv.add_argument("--train-after", type=int, help="start a round after N new labels")
+    srv.add_argument("--k", type=int, help="batch size of a round (default: the last one's)")
+    srv.add_argument("--annotators", help="Label Studio user ids to names: 1=ann,2=bo")
+    _label_studio_arguments(srv, required=False)
     for parser, handler in (
+        (ls, _labelstudio),
+        (srv, _serve),
         (init, _init),
         (add, _add),
         (q, _query),
@@ -268,4 +298,68 @@ def _label(args: argparse.Namespace) -> int:
         log=print,
         warn=lambda line: print(line, file=sys.stderr),
     )
+    return 0
+
+
+def _label_studio_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    what = "" if required else " (to send each new batch there)"
+    parser.add_argument("--url", required=required, help=f"Label Studio's URL{what}")
+    parser.add_argument("--token", help="Label Studio API token (default: $LABEL_STUDIO_API_KEY)")
+    parser.add_argument(
+        "--document-root",
+        help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT (default: "
+        "$LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, else the folder above the images)",
+    )
+
+
+def _label_studio(args: argparse.Namespace, project: Project, log=print):
+    """The Label Studio client and document root the arguments name."""
+    import os
+
+    from ll4al.project.labelstudio_setup import TOKEN_ENV, Client, default_root
+
+    client = Client(args.url, args.token or os.environ.get(TOKEN_ENV, ""))
+    root = Path(args.document_root) if args.document_root else default_root(project.images_root)
+    return client, root
+
+
+def _labelstudio(args: argparse.Namespace) -> int:
+    from ll4al.project.labelstudio_setup import setup_project
+
+    with _opened(args.project) as project:
+        client, root = _label_studio(args, project)
+        setup_project(project, client, root, args.title, args.ml_backend)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from ll4al.project.labelstudio_backend import create_backend, serve_backend
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in _WEB_PACKAGES:
+            raise
+        print('ll4al: error: `ll4al serve` needs Flask: pip install "ll4al[web]"', file=sys.stderr)
+        return 2
+    from ll4al.project.label_import import parse_annotators
+
+    annotators = parse_annotators(args.annotators)
+    after = None
+    if args.url:
+        from ll4al.project.labelstudio_setup import setup_project
+
+        project = Project.open(args.project)
+        try:
+            client, root = _label_studio(args, project)
+        finally:
+            project.close()
+
+        def after() -> None:  # the new batch's tasks go to Label Studio
+            opened = Project.open(args.project)
+            try:
+                setup_project(opened, client, root)
+            finally:
+                opened.close()
+
+    app = create_backend(args.project, args.train_after, args.k, annotators, after)
+    serve_backend(app, args.host, args.port)
     return 0
