@@ -279,6 +279,13 @@ def read_export(path: Path, task: str) -> list[LabelRecord]:
     except ValueError as err:  # a number of thousands of digits: Python's int limit
         problem = str(err).split(";")[0]
         raise LabelFileError(f"{path}: not JSON ll4al can read ({problem})") from None
+    return export_records(tasks, task, path)
+
+
+def export_records(tasks: Any, task: str, path: Path | str) -> list[LabelRecord]:
+    """Records of a list of Label Studio tasks with their annotations (an export's content,
+    or what Label Studio sends an ML backend's ``/train``); ``path`` names it in errors."""
+    _check_task(task)
     if not isinstance(tasks, list):
         message = f"{path}: not a list of tasks (use Label Studio's 'JSON' export format)"
         raise LabelFileError(message)
