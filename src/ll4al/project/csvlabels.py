@@ -61,7 +61,7 @@ def read_label_csv(path: Path, task: str) -> list[LabelRecord]:
             if not any(fields):
                 continue
             if header is None:
-                if LABEL_STUDIO_COLUMNS <= set(fields):
+                if set(fields) >= LABEL_STUDIO_COLUMNS:
                     raise LabelFileError(
                         f"{path}: line {line}: Label Studio's CSV export (its 'id' is a task "
                         "id, not an image): export as JSON and import that"
