@@ -619,3 +619,25 @@ def test_fuzz_export_shaped(tmp_path: Path, answers: list[dict[str, Any]], image
     """Structures close to an export, so the fuzzing reaches the result parsing."""
     export = [{"id": 1, "data": {"image": image}, "annotations": answers}]
     only_label_file_errors(tmp_path / "fuzz.json", json.dumps(export))
+
+
+def test_label_studio_voc_export_keeps_its_pixels_and_drops_its_prefix(tmp_path: Path) -> None:
+    from ll4al.project.voclabels import read_voc
+
+    # a file of Label Studio 1.23.2's VOC export (abridged): a box drawn at x 21..47, y 22..42
+    text = """<?xml version="1.0" encoding="utf-8"?>
+<annotation><folder>images</folder><filename>1e557b1c__img0.png</filename>
+<source><database>MyDatabase</database><annotator>1</annotator></source>
+<owner><flickrid>NULL</flickrid><name>Label Studio</name></owner>
+<size><width>80</width><height>60</height><depth>3</depth></size><segmented>0</segmented>
+<object><name>cell</name><pose>Unspecified</pose><truncated>0</truncated>
+<difficult>0</difficult><bndbox><xmin>0</xmin><ymin>22</ymin><xmax>47</xmax><ymax>42</ymax>
+</bndbox></object></annotation>"""
+    path = write(tmp_path / "1e557b1c__img0.xml", text)
+    (record,) = read_voc(path, ["cell", "debris"])
+    assert record.key == "img0.png" and record.annotator == "1"
+    assert record.value == {"boxes": [[0.0, 22.0, 47.0, 42.0]], "labels": ["cell"]}  # not -1
+    write(path, text.replace("<xmax>47</xmax>", "<xmax>81</xmax>"))
+    assert_error(
+        lambda: read_voc(path, ["cell", "debris"]), path, "object 1", "not inside the 80x60"
+    )
