@@ -232,7 +232,10 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)  # a new database's tables, and tables added since
-        self.db.execute("INSERT OR IGNORE INTO project_info VALUES ('id', ?)", (uuid.uuid4().hex,))
+        if self.db.execute("SELECT 1 FROM project_info WHERE key = 'id'").fetchone() is None:
+            # written once: later opens write nothing (status may run while a query writes)
+            new_id = uuid.uuid4().hex
+            self.db.execute("INSERT OR IGNORE INTO project_info VALUES ('id', ?)", (new_id,))
 
     def _check_columns(self, tables: set[str]) -> None:
         for table, needed in REQUIRED_COLUMNS.items():
