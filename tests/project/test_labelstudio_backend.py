@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("flask")
 
@@ -105,6 +106,10 @@ def test_the_webhook_stores_annotations_skips_and_edits_as_import_does(project):
 
 def test_start_training_waits_for_the_batch_then_runs_a_round_in_the_background(project):
     folder, order = project
+    settings = folder / "project.yaml"  # a small network and two epochs: the round is quick
+    values = yaml.safe_load(settings.read_text())
+    values["model"]["name"], values["train"]["epochs"], values["train_auto"] = "small-cnn", 2, []
+    settings.write_text(yaml.safe_dump(values))
     app, client = backend(folder, k=3)
     start = {"action": "START_TRAINING", "project": {"id": 1, "label_config": "<View/>"}}
     said = client.post("/webhook", json=start).get_json()["result"]["training"]
