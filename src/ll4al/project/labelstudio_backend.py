@@ -130,7 +130,7 @@ def create_backend(
 
     def project() -> Project:
         if "project" not in g:
-            g.project = Project.open(folder)
+            g.project = Project.open(folder, check=False)  # checked when serving began
         return g.project
 
     @app.teardown_appcontext

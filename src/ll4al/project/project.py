@@ -72,7 +72,9 @@ class Project:
         return self.labels.task()
 
     @classmethod
-    def open(cls, folder: str | Path) -> Project:
+    def open(cls, folder: str | Path, check: bool = True) -> Project:
+        """The project in ``folder``; ``check`` verifies its database (``Store``): a server
+        checks once when it starts, not on every request."""
         folder = Path(folder)
         if not (folder / SETTINGS_FILE).is_file():
             raise ProjectError(
@@ -80,7 +82,7 @@ class Project:
                 "create one with `ll4al init`"
             )
         settings = ProjectSettings.load(folder)
-        store = Store(folder)
+        store = Store(folder, check=check)
         try:
             _check_labels_fit(folder, settings, store)
         except ProjectError:
