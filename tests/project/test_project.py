@@ -687,7 +687,7 @@ def test_tasks_carry_the_project_and_checksum_and_import_refuses_another_project
     tasks = batch_tasks(project)
     ids = {t["data"]["ll4al_project"] for t in tasks}
     assert len(ids) == 1 and len(ids.pop()) == 32
-    checksums = {row[0]: row[3] for row in table(project, "samples")}
+    checksums = {row[0]: row[2] for row in table(project, "samples")}  # id, pool_index, checksum
     assert all(t["data"]["ll4al_checksum"] == checksums[t["data"]["ll4al_id"]] for t in tasks)
 
     other = tmp_path / "other"  # the same images, another project: file names all match
