@@ -138,6 +138,31 @@ class ActiveSettings:
 
 
 @dataclass
+class StopSettings:
+    """When to stop labeling (``ll4al.al.forecast.stop_check``), off while both thresholds
+    are null: stop once the forecast gain of the next batch stayed below
+    ``min_gain_per_100`` points per 100 labels, or its price above ``max_cost_per_point``
+    (money per point, at the project's ``cost.money`` per label), for ``patience`` rounds in a
+    row. A benchmark run only records where the rule would have stopped."""
+
+    min_gain_per_100: float | None = None
+    max_cost_per_point: float | None = None
+    patience: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("min_gain_per_100", "max_cost_per_point"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 (or null: not used), got {value!r}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1 round, got {self.patience!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.min_gain_per_100 is not None or self.max_cost_per_point is not None
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     data: DataSettings = field(default_factory=DataSettings)
@@ -149,17 +174,27 @@ class ExperimentConfig:
     device: str = "auto"
     precision: str = "auto"
     eval_batch_size: int = 512
+    #: Where a stop rule would have stopped is recorded; the run goes on to ``cycles``.
+    stop: StopSettings = field(default_factory=StopSettings)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as written to a run's ``config.yaml``; ``stop`` only where a rule is
+        set, so runs without one write what they wrote before it existed."""
+        values = dataclasses.asdict(self)
+        if not self.stop.active:
+            del values["stop"]
+        return values
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings a saved run must share to be resumed: all but strategies and seeds.
+        """The settings a saved run must share to be resumed: all but strategies, seeds and
+        the stop rule (it changes no batch).
 
         Settings added later are left out while at their defaults, so that runs saved before
         they existed still resume.
         """
-        values = {k: v for k, v in self.to_dict().items() if k not in ("strategies", "seeds")}
+        values = {
+            k: v for k, v in self.to_dict().items() if k not in ("strategies", "seeds", "stop")
+        }
         for (section, key), default in _ADDED_LATER.items():
             if values[section][key] == default:
                 del values[section][key]
