@@ -63,6 +63,9 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("project")
     q.add_argument("--k", type=int, required=True, help="how many images to propose")
     q.add_argument("--strategy", help="override the project's strategy for this batch")
+    q.add_argument(
+        "--force", action="store_true", help="propose a batch even where the stop rule is met"
+    )
     add = sub.add_parser(
         "add", help="register images added to the project's image folder since init"
     )
@@ -228,7 +231,7 @@ def _query(args: argparse.Namespace) -> int:
         main = world().is_main
         with project.lock(main):
             log = tqdm.write if main else lambda _line: None
-            path = query(project, args.k, args.strategy, _progress(args), log)
+            path = query(project, args.k, args.strategy, _progress(args), log, args.force)
             if main:
                 print(
                     f"batch to label: {path}\n  and for Label Studio: "

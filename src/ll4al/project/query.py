@@ -22,6 +22,7 @@ from ll4al.project.encoder import encoder_provenance
 from ll4al.project.integrity import check_images, remember, require_unchanged
 from ll4al.project.labelstudio import model_version, tasks_json
 from ll4al.project.project import Project, ProjectError
+from ll4al.project.status import stop_verdict
 from ll4al.project.training import describe_training
 
 Log = Callable[[str], None]
@@ -33,8 +34,10 @@ def query(
     strategy: str | None = None,
     progress: bool = True,
     log: Log = print,
+    force: bool = False,
 ) -> Path:
-    """Propose the next ``k`` images to label; returns the batch's CSV file."""
+    """Propose the next ``k`` images to label; returns the batch's CSV file. Where the
+    project's stop rule (``stop:``) is met, refuses unless ``force``."""
     settings = project.settings
     strategy = strategy or settings.strategy
     if k < 1:
@@ -58,6 +61,11 @@ def query(
     images = check_images(project)
     require_unchanged(project, images, "query", pixels=True)
     remember(project, images)
+    verdict = stop_verdict(project, k)
+    if verdict is not None and verdict["met"]:
+        if not force:
+            raise ProjectError(f"{verdict['reason']}; pass --force to label another batch")
+        log(f"{verdict['reason']}; going on (--force)")
     pool_data = project.pool_data(progress)
     pool = project.training_pool()
     session, evaluation = project.session(pool_data, strategy, progress, len(pool.labeled))

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ll4al.config import ConfigError, ModelSettings, TrainSettings, build_settings
+from ll4al.config import ConfigError, ModelSettings, StopSettings, TrainSettings, build_settings
 from ll4al.files import write_text_atomic
 from ll4al.tasks.labels import LABEL_KINDS
 
@@ -74,6 +74,8 @@ class ProjectSettings:
     train_auto: list[str] = field(default_factory=list)
     active: ProjectActiveSettings = field(default_factory=ProjectActiveSettings)
     cost: CostSettings = field(default_factory=CostSettings)
+    #: When ``query`` stops to ask for ``--force`` (``ll4al.al.forecast.stop_check``).
+    stop: StopSettings = field(default_factory=StopSettings)
     device: str = "auto"
     precision: str = "auto"
     eval_batch_size: int = 512

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from ll4al.al.forecast import forecast, stop_check
 from ll4al.files import read_json
 from ll4al.project.encoder import describe_encoder, encoder_provenance
 from ll4al.project.integrity import ImageCheck, check_images, named
@@ -34,6 +35,9 @@ def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]
     rounds = store.model_rounds()
     last = rounds[-1] if rounds else None
     images = check_images(project) if images is None else images
+    batches = store.batches()
+    k = batches[-1]["size"] if batches else DEFAULT_NEXT
+    per_label_hours = seconds / 3600 / len(labels) if labels else cost.minutes / 60
     return {
         "images": project.store.pool_size(),
         "labeled": len(decided),
@@ -61,7 +65,101 @@ def status(project: Project, images: ImageCheck | None = None) -> dict[str, Any]
             "metrics": json.loads(last["metrics"]) if last["metrics"] else None,
             "trained": _round_info(project, last["weights"]),
         },
+        "next_batch": next_batch(project, k, per_label_hours),
     }
+
+
+#: The next batch's size where the project has no batch yet to take it from.
+DEFAULT_NEXT = 100
+
+
+def metric_curve(project: Project) -> tuple[list[int], list[float]]:
+    """The rounds' label counts and metric on the evaluation set, rounds without a metric
+    left out."""
+    metric = project.labels.metric_name
+    labels, values = [], []
+    for row in project.store.model_rounds():
+        metrics = json.loads(row["metrics"]) if row["metrics"] else None
+        if metrics and metric in metrics:
+            labels.append(int(row["labeled"]))
+            values.append(float(metrics[metric]))
+    return labels, values
+
+
+def stop_verdict(project: Project, k: int) -> dict[str, Any] | None:
+    """The project's stop rule (``stop:`` in project.yaml) on its rounds so far, None while
+    no rule is set; ``met`` with no evaluation set is False (the rule needs the metric)."""
+    rule = project.settings.stop
+    if not rule.active:
+        return None
+    labels, values = metric_curve(project)
+    if not labels:
+        return {
+            "met": False,
+            "reason": "stop rule not checked: no round has a metric (no "
+            "evaluation set); the rule needs one",
+            "forecasts": [],
+        }
+    check = stop_check(labels, values, k, rule, project.settings.cost.money)
+    assert check is not None
+    return check.to_dict()
+
+
+def next_batch(project: Project, k: int, per_label_hours: float) -> dict[str, Any]:
+    """What the next ``k`` labels are expected to buy (``ll4al.al.forecast``) and cost, at the
+    project's rate: hours at the labels' measured mean (the configured rate where none is
+    timed), money at ``cost.money``; ``forecast`` is None with no evaluation set or fewer than
+    two evaluated rounds, and ``reason`` says which."""
+    settings = project.settings
+    labels, values = metric_curve(project)
+    predicted = forecast(labels, values, k) if len(labels) >= 2 else None
+    if predicted is not None:
+        reason = None
+    elif settings.evaluation is None:
+        reason = (
+            "no evaluation set (project.yaml: evaluation), so no forecast in points; "
+            "label-free stop signals are not recorded yet"
+        )
+    else:
+        reason = f"{len(labels)} evaluated round(s): a forecast needs two"
+    return {
+        "k": k,
+        "hours": k * per_label_hours,
+        "money": k * settings.cost.money,
+        "currency": settings.cost.currency,
+        "metric": project.labels.metric_name,
+        "forecast": None if predicted is None else predicted.to_dict(),
+        "reason": reason,
+        "stop": stop_verdict(project, k),
+    }
+
+
+def describe_next_batch(info: dict[str, Any]) -> list[str]:
+    """``next 100 labels: +0.8 points (0.2-1.5), about 7.5 h and 2,500 RMB``, the model, and
+    the stop rule's verdict: the lines ``status`` and the status page show."""
+    nxt = info["next_batch"]
+    cost = f"about {nxt['hours']:.1f} h"
+    if nxt["money"]:
+        cost += f" and {nxt['money']:,.0f} {nxt['currency']}".rstrip()
+    f = nxt["forecast"]
+    if f is None:
+        lines = [f"next {nxt['k']} labels: {cost}; {nxt['reason']}"]
+    else:
+        gain, low, high = (100 * f[key] for key in ("gain", "low", "high"))
+        model = "inverse power law" if f["model"] == "power" else "log-linear curve"
+        lines = [
+            f"next {nxt['k']} labels: {gain:+.1f} points of {nxt['metric']} "
+            f"({low:+.1f} to {high:+.1f}, 80% interval), {cost}",
+            f"  ({model} fitted to {f['rounds']} rounds; {f['points_per_100']:+.2f} points "
+            "per 100 labels)",
+        ]
+        if nxt["money"] and f["gain"] > 0:
+            lines[-1] = lines[-1][:-1] + (
+                f"; {nxt['money'] / (100 * f['gain']):,.0f} {nxt['currency']} a point)"
+            )
+    if nxt["stop"] is not None:
+        lines.append(nxt["stop"]["reason"])
+    return lines
 
 
 def _round_info(project: Project, weights: str) -> dict[str, Any] | None:
@@ -133,4 +231,6 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
             f"last model (round {last['round']}, {last['labeled']} labels): {metric} "
             f"{last['metrics'][metric]:.4f} on the evaluation set{_how(last['trained'])}"
         )
+    if last is not None:
+        lines.extend(describe_next_batch(info))
     return "\n".join(lines)

@@ -44,7 +44,7 @@ from ll4al.project.accept import accept_labels, finite_number, label_problem
 from ll4al.project.formats import MAX_SECONDS, show
 from ll4al.project.project import Project, ProjectError
 from ll4al.project.settings import ProjectSettings
-from ll4al.project.status import status
+from ll4al.project.status import describe_next_batch, status
 from ll4al.project.store import NewLabel, Store
 from ll4al.tasks.labels import BoxLabels, ClassLabels
 
@@ -314,6 +314,7 @@ def status_page():
         settings=page.settings,
         metric=page.metric,
         curve=any(r["metric"] is not None for r in info["rounds"]),
+        next_lines=describe_next_batch(info) if info["last_round"] else [],
     )
 
 
