@@ -90,3 +90,16 @@ def test_ranker_settings_are_checked_and_left_out_of_old_fingerprints():
         assert "\n" not in str(err.value) and repr(value) in str(err.value)
     with pytest.raises(ConfigError, match="train.rank_loss must be a string, got 2"):
         config_from_dict({"train": {"rank_loss": 2}})
+
+
+def test_a_stop_rule_changes_neither_the_fingerprint_nor_a_config_without_one():
+    """``stop:`` only records where a run would have stopped: a run with it resumes a run
+    without it, and a config without it writes what it wrote before the key existed."""
+    plain = load_config("demo")
+    ruled = load_config("demo", ["stop.min_gain_per_100=0.5"])
+    assert ruled.stop.active and not plain.stop.active
+    assert ruled.fingerprint() == plain.fingerprint()
+    assert "stop" not in plain.to_dict() and ruled.to_dict()["stop"]["min_gain_per_100"] == 0.5
+    priced = load_config("demo", ["stop.max_cost_per_point=100"])
+    with pytest.raises(ConfigError, match="needs a price per label"):
+        validate_config(priced)

@@ -69,6 +69,7 @@ def _print_cycle(record: dict[str, Any]) -> None:
         f"{record['strategy']:>14} seed {record['seed']} cycle {record['cycle']:>2} "
         f"labeled {record['labeled']:>6}: {metric} {100 * record[metric]:6.2f}%{extra} "
         f"(train {record['train_seconds']:.1f}s)"
+        + (" - the stop rule is met" if record.get("stop_rule_met") else "")
     )
 
 

@@ -16,8 +16,9 @@ from ..helpers import tiny_recipe, tiny_spec
 
 def make_run(run_dir, spec, task=None, written=None):
     """A simulated run on 80 tiny pool images (4 classes) with 24 test images; its records
-    are appended to ``written``."""
+    are appended to ``written``, which is also where it reads its earlier ones."""
     pool_data, test_data = make_images(n=80, seed=0), make_images(n=24, seed=1)
+    written = written if written is not None else []
     return ActiveLearningRun(
         run_dir,
         spec,
@@ -26,8 +27,9 @@ def make_run(run_dir, spec, task=None, written=None):
         SimulatedOracle(pool_data.targets),
         test_data,
         test_data.targets.tolist(),
-        (written if written is not None else []).append,
+        written.append,
         progress=False,
+        read_records=lambda: written,
     )
 
 
@@ -43,6 +45,48 @@ def test_a_run_labels_k_per_cycle_and_records_metrics(tmp_path):
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["next_cycle"] == 3 and len(saved["pool"]["labeled"]) == 26
     assert "records" not in saved  # they are in the writer's file, not the state
+
+
+def test_a_stop_rule_is_recorded_and_changes_nothing_else(tmp_path):
+    """``ll4al run`` with ``stop:`` records where the rule would have stopped: each record
+    says whether it is met (from the third round: the power law's), and the run goes on."""
+    from dataclasses import replace
+
+    from ll4al.config import StopSettings
+
+    plain = make_run(tmp_path / "plain", tiny_spec(cycles=4)).run()
+    rule = StopSettings(min_gain_per_100=1e6, patience=1)  # any forecast is under it
+    ruled = make_run(tmp_path / "ruled", replace(tiny_spec(cycles=4), stop=rule)).run()
+    assert [r["stop_rule_met"] for r in ruled] == [False, False, True, True]
+    assert all("stop_rule_met" not in r for r in plain)
+    assert [
+        {k: v for k, v in r.items() if "seconds" not in k and k != "stop_rule_met"} for r in ruled
+    ] == [{k: v for k, v in r.items() if "seconds" not in k} for r in plain]
+
+
+def test_a_resumed_run_checks_its_stop_rule_on_the_whole_curve(tmp_path):
+    """The earlier cycles' records are not in the state: a resumed run reads them back (from
+    the results, here ``written``) and marks the rule where the whole run does. Records it
+    cannot read back are an error, not a shorter curve."""
+    from dataclasses import replace
+
+    from ll4al.config import StopSettings
+
+    spec = replace(tiny_spec(cycles=4), stop=StopSettings(min_gain_per_100=1e6, patience=2))
+    whole = make_run(tmp_path / "whole", spec).run()
+    written = []
+    first = make_run(tmp_path / "cut", spec, written=written)
+    first.run_cycle(0)
+    first.run_cycle(1)
+    make_run(tmp_path / "cut", spec, written=written).run()
+    assert [r["stop_rule_met"] for r in written] == [r["stop_rule_met"] for r in whole]
+    assert [r["stop_rule_met"] for r in whole] == [False, False, False, True]
+
+    lost = make_run(tmp_path / "lost", spec)
+    lost.run_cycle(0)
+    lost.run_cycle(1)
+    with pytest.raises(CorruptFileError, match=r"lack cycle\(s\) 1, 2; delete"):
+        make_run(tmp_path / "lost", spec).run()
 
 
 class Killed(Exception):

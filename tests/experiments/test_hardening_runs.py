@@ -118,6 +118,36 @@ def test_a_record_only_an_older_state_holds_is_written_on_resume(demo_copy, caps
     capsys.readouterr()
 
 
+def test_a_resumed_demo_checks_its_stop_rule_on_the_records_in_results(tmp_path, monkeypatch):
+    """The stop rule needs the run's curve so far, which the state no longer holds: a run
+    killed after two cycles reads them back from results.jsonl and marks the rule on all
+    three points (met from the third round with patience 1, as without the kill)."""
+    from ll4al.al.simulation import ActiveLearningRun
+
+    out = tmp_path / "demo"
+    args = demo_args(
+        out,
+        "strategies=[random]",
+        "active.cycles=3",
+        "stop.min_gain_per_100=1000000",
+        "stop.patience=1",
+    )
+    run_cycle = ActiveLearningRun.run_cycle
+
+    def killed_at_the_third(self, cycle):
+        if cycle == 2:
+            raise Killed
+        return run_cycle(self, cycle)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ActiveLearningRun, "run_cycle", killed_at_the_third)
+        with pytest.raises(Killed):
+            cli.main(args)
+    assert [r["cycle"] for r in rows(out)] == [1, 2]
+    assert cli.main(args) == 0
+    assert [r["stop_rule_met"] for r in rows(out)] == [False, False, True]
+
+
 @pytest.mark.parametrize("content", [b"\x00\xff\xfe binary\n", b"not json\n"])
 def test_report_on_a_binary_or_broken_results_file_names_the_line(tmp_path, capsys, content):
     (tmp_path / "results.jsonl").write_bytes(content)

@@ -12,16 +12,17 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ll4al.al.forecast import stop_check
 from ll4al.al.pool import Oracle, Pool, PoolError
 from ll4al.al.session import LearnerRecipe, Session
 from ll4al.al.training import NonFiniteLossError, TrainSettings
-from ll4al.config import ActiveSettings
+from ll4al.config import ActiveSettings, StopSettings
 from ll4al.distributed import world
 from ll4al.files import CorruptFileError, read_json, write_json_atomic
 from ll4al.models.learner import PoolData
@@ -42,6 +43,8 @@ class RunSpec:
     active: ActiveSettings
     #: The settings the saved state must have been written under, to be resumed.
     fingerprint: dict[str, Any]
+    #: A stop rule: each record says whether it is met (the run goes on regardless).
+    stop: StopSettings = field(default_factory=StopSettings)
 
 
 class ActiveLearningRun:
@@ -51,7 +54,8 @@ class ActiveLearningRun:
     Each cycle's record goes to ``write_record`` (an experiment's results file) before the
     state that marks the cycle done is saved: a kill between the two reruns the cycle, and
     the writer keeps one copy of a record it already has. The state holds the pool, not the
-    records.
+    records: a stop rule, checked on the run's curve so far, gets the earlier cycles' records
+    from ``read_records`` (the experiment's results file) once, and adds each new one.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class ActiveLearningRun:
         progress: bool = True,
         *,
         embeddings: np.ndarray | None = None,
+        read_records: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.spec = spec
@@ -85,7 +90,11 @@ class ActiveLearningRun:
         self.test_data = test_data
         self.test_labels = test_labels
         self.write_record = write_record
+        #: This run's records written so far (any order, repeats allowed); none if not given.
+        self.read_records = read_records or list
         self.state_path = self.run_dir / "state.json"
+        #: The records of the cycles done (read when a stop rule first needs them).
+        self.records: list[dict[str, Any]] | None = None
         self.pool, self.next_cycle = self._load_or_start()
 
     def _fingerprint_digest(self) -> str:
@@ -163,6 +172,7 @@ class ActiveLearningRun:
 
     def reload(self) -> None:
         """Re-read the saved state: another worker may have advanced this run meanwhile."""
+        self.records = None
         self.pool, self.next_cycle = self._load_or_start()
 
     @property
@@ -178,6 +188,37 @@ class ActiveLearningRun:
             if on_cycle is not None:
                 on_cycle(records[-1])
         return records
+
+    @property
+    def _rule_on(self) -> bool:
+        """Whether a stop rule is set, so each record says whether it is met."""
+        return self.spec.stop.active
+
+    def _done_records(self, cycle: int) -> list[dict[str, Any]]:
+        """The records of the ``cycle`` cycles done, in order: read once from
+        ``read_records`` (a resumed run's earlier cycles), then kept as cycles run. Records
+        that are missing there (a results file cut back) are an error, not a shorter curve."""
+        if self.records is None or len(self.records) != cycle:
+            by_cycle = {r["cycle"]: r for r in self.read_records()}
+            missing = [c for c in range(1, cycle + 1) if c not in by_cycle]
+            if missing:
+                raise CorruptFileError(
+                    f"the stop rule of {self.spec.strategy.name} (seed {self.spec.seed}) needs "
+                    f"the records of its {cycle} finished cycle(s), and the results lack "
+                    f"cycle(s) {', '.join(map(str, missing))}; delete {self.run_dir} to rerun it"
+                )
+            self.records = [by_cycle[c] for c in range(1, cycle + 1)]
+        return self.records
+
+    def _stop_rule_met(self, cycle: int, record: dict[str, Any]) -> bool:
+        """Whether the stop rule is met after this cycle, on the curve of the run's primary
+        metric so far: the first record where it is says where the rule would have stopped."""
+        curve = [*self._done_records(cycle), record]
+        metric = self.task.metric_name
+        labels = [r["labeled"] for r in curve]
+        values = [r[metric] for r in curve]
+        check = stop_check(labels, values, self.spec.active.query_size, self.spec.stop)
+        return check is not None and check.met
 
     def run_cycle(self, cycle: int) -> dict[str, Any]:
         spec, session = self.spec, self.session
@@ -204,6 +245,8 @@ class ActiveLearningRun:
             **metrics,
             "train_seconds": round(train_seconds, 2),
         }
+        if self._rule_on:
+            record["stop_rule_met"] = self._stop_rule_met(cycle, record)
         if cycle + 1 < cycles:
             started = time.perf_counter()
             batch = session.propose(
@@ -213,6 +256,8 @@ class ActiveLearningRun:
             record["query_seconds"] = round(time.perf_counter() - started, 2)
             record.update({f"query_{k}": v for k, v in spec.strategy.last_query_info.items()})
         self.write_record(record)
+        if self.records is not None:
+            self.records.append(record)
         self.next_cycle = cycle + 1
         self._save()
         return record

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ from ll4al.data.registry import data_set, load_task_data
 from ll4al.distributed import barrier, device_for, init_distributed
 from ll4al.encoders.frozen import Images, round_inputs
 from ll4al.experiments.claims import job_claim
-from ll4al.experiments.results import LOCK_FILE, RESULTS_FILE, append_result, read_results
+from ll4al.experiments.results import (
+    LOCK_FILE,
+    RESULTS_FILE,
+    append_result,
+    read_results,
+    run_records,
+)
 from ll4al.experiments.validation import validate_config
 from ll4al.files import CorruptFileError, file_lock, write_text_atomic
 from ll4al.runtime import select_device
@@ -172,7 +179,9 @@ def run_experiment(
     runs = [  # built up front: a state from another configuration fails before any work
         ActiveLearningRun(
             run_dir_for(out_dir, name, seed),
-            RunSpec(get_strategy(name), seed, inputs.train, config.active, fingerprint),
+            RunSpec(
+                get_strategy(name), seed, inputs.train, config.active, fingerprint, config.stop
+            ),
             inputs.recipe,
             inputs.pool,
             oracle,
@@ -181,6 +190,7 @@ def run_experiment(
             write_record,
             progress,
             embeddings=inputs.embeddings,
+            read_records=partial(run_records, out_dir, name, seed),
         )
         for seed in config.seeds
         for name in config.strategies

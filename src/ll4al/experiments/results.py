@@ -75,6 +75,16 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return sorted(records, key=_key)
 
 
+def run_records(out_dir: Path, strategy: str, seed: int) -> list[dict[str, Any]]:
+    """The records one run (``strategy``, ``seed``) appended to ``out_dir``'s results so far,
+    in cycle order: a resumed run's curve, which its stop rule is checked on."""
+    return [
+        r
+        for r in read_results(out_dir / RESULTS_FILE)
+        if r["strategy"] == strategy and r["seed"] == seed
+    ]
+
+
 def read_report_records(path: str | Path) -> list[dict[str, Any]]:
     """The records a report summarises, keyed by strategy, seed and labeled count, naming the
     line of any record that would silently skew the means (corrupt, incomplete, repeated)."""

@@ -23,6 +23,11 @@ def validate_config(config: ExperimentConfig) -> None:
             f"data.validation must be an integer >= 0, got {config.data.validation!r}"
         )
     check_active(config.active)
+    if config.stop.max_cost_per_point is not None:
+        raise ConfigError(
+            "stop.max_cost_per_point needs a price per label, which a benchmark has not; "
+            "use stop.min_gain_per_100 (a project's cost.money prices it)"
+        )
     uses = [
         setting
         for setting, used in (
