@@ -143,11 +143,19 @@ class StopSettings:
     are null: stop once the forecast gain of the next batch stayed below
     ``min_gain_per_100`` points per 100 labels, or its price above ``max_cost_per_point``
     (money per point, at the project's ``cost.money`` per label), for ``patience`` rounds in a
-    row. A benchmark run only records where the rule would have stopped."""
+    row. A benchmark run only records where the rule would have stopped.
+
+    The label-free signals (no evaluation set needed): ``stop_set`` > 0 scores that many
+    fixed pool samples with each round's model (one inference pass, no training) and records
+    the agreement of successive rounds' predictions (Cohen's kappa), the mean uncertainty and
+    the LPM's mean predicted loss; ``min_agreement`` stops once the kappa stayed at or above it
+    for ``patience`` rounds (stabilizing predictions, Bloodgood & Vijay-Shanker 2009)."""
 
     min_gain_per_100: float | None = None
     max_cost_per_point: float | None = None
     patience: int = 2
+    stop_set: int = 0
+    min_agreement: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("min_gain_per_100", "max_cost_per_point"):
@@ -156,10 +164,23 @@ class StopSettings:
                 raise ValueError(f"{name} must be > 0 (or null: not used), got {value!r}")
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1 round, got {self.patience!r}")
+        if self.stop_set < 0:
+            raise ValueError(f"stop_set must be >= 0 samples, got {self.stop_set!r}")
+        if self.min_agreement is not None:
+            if not 0 < self.min_agreement <= 1:
+                raise ValueError(f"min_agreement must be in (0, 1], got {self.min_agreement!r}")
+            if self.stop_set < 1:
+                raise ValueError("min_agreement needs a stop_set to score (e.g. stop_set: 1000)")
+
+    @property
+    def on_gain(self) -> bool:
+        """Whether a rule on the forecast gain is set."""
+        return self.min_gain_per_100 is not None or self.max_cost_per_point is not None
 
     @property
     def active(self) -> bool:
-        return self.min_gain_per_100 is not None or self.max_cost_per_point is not None
+        """Whether anything is set: a rule or the signals."""
+        return self.on_gain or self.min_agreement is not None or self.stop_set > 0
 
 
 @dataclass

@@ -75,3 +75,18 @@ def test_a_stop_rule_is_checked_key_by_key():
         build_settings(StopSettings, {"min_gain_per_100": 1, "patience": 0}, "stop")
     with pytest.raises(ConfigError, match="unknown key stop.'kappa'"):
         build_settings(StopSettings, {"kappa": 0.9}, "stop")
+
+
+def test_kappa_and_the_agreement_rule():
+    from ll4al.al.forecast import agreement_check, cohen_kappa
+
+    assert cohen_kappa([0, 1, 2, 1], [0, 1, 2, 1]) == 1.0
+    assert cohen_kappa([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0)
+    assert cohen_kappa([3, 3], [3, 3]) == 1.0  # one class on both sides
+    rule = StopSettings(stop_set=100, min_agreement=0.9, patience=2)
+    assert agreement_check([None, 0.95], rule).met is False  # one round compared so far
+    assert agreement_check([None, 0.8, 0.95, 0.97], rule).met is True
+    assert agreement_check([None, 0.95, 0.85], rule).met is False
+    assert agreement_check([None, 0.95, 0.97], StopSettings(stop_set=10)) is None
+    with pytest.raises(ConfigError, match="min_agreement needs a stop_set"):
+        build_settings(StopSettings, {"min_agreement": 0.9}, "stop")

@@ -89,6 +89,35 @@ def test_a_resumed_run_checks_its_stop_rule_on_the_whole_curve(tmp_path):
         make_run(tmp_path / "lost", spec).run()
 
 
+def test_the_label_free_signals_are_recorded_and_survive_a_resume(tmp_path):
+    """With ``stop.stop_set`` each record holds the stop set's agreement with the previous
+    round (none for the first), its mean uncertainty and the LPM's mean predicted loss; a run
+    resumed from its state compares with the predictions it saved."""
+    from dataclasses import replace
+
+    from ll4al.config import StopSettings
+
+    rule = StopSettings(stop_set=30, min_agreement=0.01, patience=1)
+    spec = replace(tiny_spec(cycles=3), stop=rule)
+    whole = make_run(tmp_path / "whole", spec).run()
+    assert whole[0]["stop_agreement"] is None and whole[0]["stop_set"] == 30
+    assert all(-1 <= r["stop_agreement"] <= 1 for r in whole[1:])
+    assert all(r["stop_uncertainty"] > 0 and r["stop_predicted_loss"] is not None for r in whole)
+    assert [r["stop_rule_met"] for r in whole] == [False] + [
+        r["stop_agreement"] >= 0.01 for r in whole[1:]
+    ]
+
+    written = []
+    first = make_run(tmp_path / "resumed", spec, written=written)
+    first.run_cycle(0)
+    first.run_cycle(1)
+    saved = json.loads((tmp_path / "resumed" / "state.json").read_text())
+    assert len(saved["stop_predictions"]) == 30 and "records" not in saved
+    make_run(tmp_path / "resumed", spec, written=written).run()
+    assert [r["stop_agreement"] for r in written] == [r["stop_agreement"] for r in whole]
+    assert [r["stop_rule_met"] for r in written] == [r["stop_rule_met"] for r in whole]
+
+
 class Killed(Exception):
     pass
 

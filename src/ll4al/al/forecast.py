@@ -219,8 +219,8 @@ def stop_check(
 ) -> StopCheck | None:
     """The rule's verdict on the rounds ``(labels, values)``: met when the forecast of the
     next ``k`` labels fell under its threshold after each of the last ``rule.patience``
-    rounds (each forecast from the rounds up to it). None when the rule is off."""
-    if not rule.active:
+    rounds (each forecast from the rounds up to it). None when no gain rule is set."""
+    if not rule.on_gain:
         return None
     if rule.max_cost_per_point is not None and money_per_label <= 0:
         raise ValueError("stop.max_cost_per_point needs a price per label (cost.money > 0)")
@@ -251,4 +251,43 @@ def stop_check(
         )
     return StopCheck(
         False, f"stop rule not met: forecast {shown}, threshold {_threshold(rule)}", forecasts
+    )
+
+
+def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float:
+    """Cohen's kappa of two rounds' class predictions on the same samples: 1 = the same,
+    0 = as much agreement as chance (1 where both predict one and the same class)."""
+    x, y = np.asarray(a), np.asarray(b)
+    if len(x) != len(y) or not len(x):
+        raise ValueError("kappa needs two equally long, non-empty prediction lists")
+    observed = float(np.mean(x == y))
+    classes = np.union1d(x, y)
+    chance = float(sum(np.mean(x == c) * np.mean(y == c) for c in classes))
+    return 1.0 if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+
+
+def agreement_check(agreements: Sequence[float | None], rule: StopSettings) -> StopCheck | None:
+    """The stabilizing-predictions rule on the rounds' kappas (None: a round with no previous
+    one to compare with): met when the last ``rule.patience`` are all >= ``min_agreement``.
+    None when the rule is off."""
+    if rule.min_agreement is None:
+        return None
+    last = list(agreements)[-rule.patience :]
+    known = [k for k in last if k is not None]
+    if len(known) < rule.patience:
+        return StopCheck(
+            False,
+            f"the agreement rule needs {rule.patience} rounds compared, {len(known)} so far",
+            (),
+        )
+    shown = ", ".join(f"{k:.3f}" for k in known)
+    if all(k >= rule.min_agreement for k in known):
+        return StopCheck(
+            True,
+            f"stop rule met: successive rounds' predictions on the stop set agree "
+            f"(kappa {shown} >= {rule.min_agreement:g})",
+            (),
+        )
+    return StopCheck(
+        False, f"agreement rule not met: kappa {shown}, threshold {rule.min_agreement:g}", ()
     )

@@ -12,7 +12,7 @@ import numpy as np
 from ll4al.al.pool import Pool
 
 # Purposes of derived random streams, so that they never collide.
-INIT, SUBSET, MODEL, QUERY = 0, 1, 2, 3
+INIT, SUBSET, MODEL, QUERY, STOP = 0, 1, 2, 3, 4
 
 
 def derived_seed(seed: int, *keys: int) -> int:
@@ -36,6 +36,14 @@ def random_draw(pool: Pool, count: int, seed: int) -> np.ndarray:
         return initial_indices(pool.size, count, seed)
     rng = np.random.default_rng(derived_seed(seed, INIT, len(pool.labeled)))
     return np.sort(rng.choice(pool.unlabeled, size=count, replace=False))
+
+
+def stop_set(pool_size: int, size: int, seed: int) -> np.ndarray:
+    """The fixed samples every round's model is scored on for the label-free stop signals
+    (``ll4al.al.signals``): drawn once from the whole pool, the same in every round, so that
+    successive rounds' predictions can be compared."""
+    rng = np.random.default_rng(derived_seed(seed, STOP))
+    return np.sort(rng.choice(pool_size, size=min(size, pool_size), replace=False))
 
 
 def candidate_subset(pool: Pool, size: int, seed: int, cycle: int) -> np.ndarray:

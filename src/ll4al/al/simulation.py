@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ll4al.al.forecast import stop_check
+from ll4al.al.forecast import agreement_check, stop_check
 from ll4al.al.pool import Oracle, Pool, PoolError
+from ll4al.al.seeds import stop_set
 from ll4al.al.session import LearnerRecipe, Session
+from ll4al.al.signals import round_signals
 from ll4al.al.training import NonFiniteLossError, TrainSettings
 from ll4al.config import ActiveSettings, StopSettings
 from ll4al.distributed import world
@@ -93,6 +95,8 @@ class ActiveLearningRun:
         #: This run's records written so far (any order, repeats allowed); none if not given.
         self.read_records = read_records or list
         self.state_path = self.run_dir / "state.json"
+        #: The last round's predictions on the stop set (``stop.stop_set``), kept in the state.
+        self.stop_predictions: list[int] | None = None
         #: The records of the cycles done (read when a stop rule first needs them).
         self.records: list[dict[str, Any]] | None = None
         self.pool, self.next_cycle = self._load_or_start()
@@ -104,6 +108,7 @@ class ActiveLearningRun:
     def _load_or_start(self) -> tuple[Pool, int]:
         if self.state_path.exists():
             return self._load_state()
+        self.stop_predictions = None
         pool = Pool(len(self.pool_data))
         initial = self.spec.active.initial
         if initial > pool.size:
@@ -149,6 +154,7 @@ class ActiveLearningRun:
             pool = Pool.from_dict(state["pool"])
         except PoolError as err:
             raise corrupt(str(err)) from err
+        self.stop_predictions = state.get("stop_predictions")
         if pool.size != len(self.pool_data):
             raise corrupt(f"its pool has {pool.size} samples, the data set {len(self.pool_data)}")
         for record in records:
@@ -167,6 +173,7 @@ class ActiveLearningRun:
                 "seed": self.spec.seed,
                 "next_cycle": self.next_cycle,
                 "pool": self.pool.to_dict(),
+                **({"stop_predictions": self.stop_predictions} if self.spec.stop.stop_set else {}),
             },
         )
 
@@ -191,8 +198,9 @@ class ActiveLearningRun:
 
     @property
     def _rule_on(self) -> bool:
-        """Whether a stop rule is set, so each record says whether it is met."""
-        return self.spec.stop.active
+        """Whether a stop rule is set (on the gain or the agreement; ``stop_set`` alone only
+        records the signals), so each record says whether it is met."""
+        return self.spec.stop.on_gain or self.spec.stop.min_agreement is not None
 
     def _done_records(self, cycle: int) -> list[dict[str, Any]]:
         """The records of the ``cycle`` cycles done, in order: read once from
@@ -211,14 +219,19 @@ class ActiveLearningRun:
         return self.records
 
     def _stop_rule_met(self, cycle: int, record: dict[str, Any]) -> bool:
-        """Whether the stop rule is met after this cycle, on the curve of the run's primary
-        metric so far: the first record where it is says where the rule would have stopped."""
+        """Whether a stop rule is met after this cycle (the forecast gain of the run's primary
+        metric, or the stop set's agreement): the first record where it is says where the rule
+        would have stopped."""
         curve = [*self._done_records(cycle), record]
         metric = self.task.metric_name
         labels = [r["labeled"] for r in curve]
         values = [r[metric] for r in curve]
-        check = stop_check(labels, values, self.spec.active.query_size, self.spec.stop)
-        return check is not None and check.met
+        rule = self.spec.stop
+        checks = (
+            stop_check(labels, values, self.spec.active.query_size, rule),
+            agreement_check([r.get("stop_agreement") for r in curve], rule),
+        )
+        return any(check is not None and check.met for check in checks)
 
     def run_cycle(self, cycle: int) -> dict[str, Any]:
         spec, session = self.spec, self.session
@@ -245,6 +258,12 @@ class ActiveLearningRun:
             **metrics,
             "train_seconds": round(train_seconds, 2),
         }
+        if spec.stop.stop_set:
+            indices = stop_set(len(self.pool_data), spec.stop.stop_set, spec.seed)
+            signals, self.stop_predictions = round_signals(
+                learner, self.pool_data, indices, self.stop_predictions
+            )
+            record.update(signals)
         if self._rule_on:
             record["stop_rule_met"] = self._stop_rule_met(cycle, record)
         if cycle + 1 < cycles:
