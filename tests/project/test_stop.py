@@ -104,3 +104,38 @@ def test_the_rule_does_not_stop_a_curve_still_rising(tmp_path, capsys):
     assert main(["status", str(folder), "--json"]) == 0
     stop = json.loads(capsys.readouterr().out)["next_batch"]["stop"]
     assert stop["met"] is False and "not met" in stop["reason"]
+
+
+def test_without_an_evaluation_set_query_records_the_label_free_signals(tmp_path, capsys):
+    """A project with ``stop.stop_set`` and no evaluation set: every round scores the stop
+    set once, status shows the kappa with the previous round, the mean uncertainty and the
+    LPM's mean predicted loss, and the agreement rule stops ``query``."""
+    from ..project_helpers import TRAINING, answer_batch, export_digits, init_digits_project
+
+    digits = export_digits(tmp_path / "digits")
+    folder = tmp_path / "signals"
+    settings = [*TRAINING, "active.subset=200", "stop.stop_set=60"]
+    settings += ["stop.min_agreement=0.01", "stop.patience=1"]
+    args = init_digits_project(folder, digits, 30, settings, "--strategy", "learning-loss")
+    assert main(args) == 0
+    for number, k in enumerate((30, 10, 10), start=1):
+        assert main(["query", str(folder), "--k", str(k), "--quiet"]) == 0
+        batch = folder / "batches" / f"batch-{number:03d}.csv"
+        answered = answer_batch(batch, tmp_path / f"answers-{number}.csv")
+        assert main(["import", str(folder), str(answered)]) == 0
+    saved = json.loads((folder / "models" / "round-001-stop.json").read_text())
+    assert len(saved["predictions"]) == 60 and saved["signals"]["stop_set"] == 60
+    capsys.readouterr()
+    assert main(["status", str(folder), "--json"]) == 0
+    nxt = json.loads(capsys.readouterr().out)["next_batch"]
+    assert nxt["forecast"] is None and nxt["reason"].startswith("no evaluation set")
+    first, second = nxt["signals"]
+    assert first["stop_agreement"] is None and -1 <= second["stop_agreement"] <= 1
+    assert second["stop_uncertainty"] > 0 and second["stop_predicted_loss"] is not None
+    assert main(["status", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "label-free signals, round 1 on a stop set of 60" in out
+    # two models trained on 60 and 70 labels agree far above chance: the rule stops query
+    assert second["stop_agreement"] >= 0.01 and "stop rule met" in out
+    assert main(["query", str(folder), "--k", "10", "--quiet"]) == 2
+    assert "pass --force" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from ll4al.project.encoder import encoder_provenance
 from ll4al.project.integrity import check_images, remember, require_unchanged
 from ll4al.project.labelstudio import model_version, tasks_json
 from ll4al.project.project import Project, ProjectError
-from ll4al.project.status import stop_verdict
+from ll4al.project.status import stop_file, stop_verdict
 from ll4al.project.training import describe_training
 
 Log = Callable[[str], None]
@@ -127,6 +127,8 @@ def _learner_for_round(
             labeled = len(pool.labeled)
             store = project.store
             store.save_round(round_index, labeled, digest, path.name, metrics, seconds, training)
+        if project.settings.stop.stop_set and not stop_file(project, round_index).is_file():
+            _save_signals(project, session, learner, round_index, log)
         return learner
     started = time.perf_counter()
     try:
@@ -146,6 +148,8 @@ def _learner_for_round(
         project.store.save_round(
             round_index, len(pool.labeled), digest, path.name, metrics, seconds, training
         )
+    if project.settings.stop.stop_set:
+        _save_signals(project, session, learner, round_index, log)
     shown = (
         ""
         if metrics is None
@@ -164,6 +168,30 @@ def _sidecar(weights: Path) -> dict[str, Any]:
     except (OSError, CorruptFileError):
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _save_signals(project: Project, session: Session, learner, round_index: int, log: Log) -> None:
+    """The round's label-free stop signals on the project's stop set (one inference pass,
+    ``ll4al.al.signals``), compared with the previous round's predictions, written to
+    ``models/round-NNN-stop.json``."""
+    from ll4al.al.seeds import stop_set
+    from ll4al.al.signals import round_signals
+
+    settings = project.settings
+    indices = stop_set(len(session.pool_data), settings.stop.stop_set, settings.seed)
+    before = stop_file(project, round_index - 1)
+    previous = read_json(before)["predictions"] if before.is_file() else None
+    signals, predictions = round_signals(learner, session.pool_data, indices, previous)
+    if world().is_main:
+        write_json_atomic(
+            stop_file(project, round_index), {"signals": signals, "predictions": predictions}
+        )
+    kappa = signals["stop_agreement"]
+    shown = "" if kappa is None else f", kappa with round {round_index - 1} {kappa:.3f}"
+    log(
+        f"round {round_index}: stop set of {len(indices)} scored in "
+        f"{signals['stop_seconds']}s{shown}"
+    )
 
 
 def round_provenance(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from ll4al.al.forecast import forecast, stop_check
+from ll4al.al.forecast import StopCheck, agreement_check, forecast, stop_check
 from ll4al.files import read_json
 from ll4al.project.encoder import describe_encoder, encoder_provenance
 from ll4al.project.integrity import ImageCheck, check_images, named
@@ -86,23 +87,50 @@ def metric_curve(project: Project) -> tuple[list[int], list[float]]:
     return labels, values
 
 
+def stop_file(project: Project, round_index: int) -> Path:
+    """``models/round-NNN-stop.json``: a round's label-free signals and its predictions on
+    the stop set (``stop.stop_set``), written by ``query`` after training the round."""
+    return project.folder / "models" / f"round-{round_index:03d}-stop.json"
+
+
+def label_free_signals(project: Project) -> list[dict[str, Any]]:
+    """The rounds' label-free signals (``ll4al.al.signals``), oldest first, without the
+    predictions; rounds trained without a stop set are left out."""
+    rows = []
+    for row in project.store.model_rounds():
+        path = stop_file(project, row["round"])
+        if path.is_file():
+            saved = read_json(path)
+            rows.append({"round": row["round"], "labeled": row["labeled"], **saved["signals"]})
+    return rows
+
+
 def stop_verdict(project: Project, k: int) -> dict[str, Any] | None:
     """The project's stop rule (``stop:`` in project.yaml) on its rounds so far, None while
-    no rule is set; ``met`` with no evaluation set is False (the rule needs the metric)."""
+    no rule is set: met where the gain rule (it needs an evaluation set) or the agreement rule
+    (it needs the stop set's signals) is."""
     rule = project.settings.stop
-    if not rule.active:
+    if not (rule.on_gain or rule.min_agreement is not None):
         return None
-    labels, values = metric_curve(project)
-    if not labels:
-        return {
-            "met": False,
-            "reason": "stop rule not checked: no round has a metric (no "
-            "evaluation set); the rule needs one",
-            "forecasts": [],
-        }
-    check = stop_check(labels, values, k, rule, project.settings.cost.money)
-    assert check is not None
-    return check.to_dict()
+    checks = []
+    if rule.on_gain:
+        labels, values = metric_curve(project)
+        if labels:
+            checks.append(stop_check(labels, values, k, rule, project.settings.cost.money))
+        else:
+            reason = "gain rule not checked: no round has a metric (no evaluation set)"
+            checks.append(StopCheck(False, reason, ()))
+    if rule.min_agreement is not None:
+        agreements = [row["stop_agreement"] for row in label_free_signals(project)]
+        checks.append(agreement_check(agreements, rule))
+    done = [c for c in checks if c is not None]
+    met = [c for c in done if c.met]
+    shown = met[:1] if met else done
+    return {
+        "met": bool(met),
+        "reason": "; ".join(c.reason for c in shown),
+        "forecasts": [f.to_dict() for c in shown for f in c.forecasts],
+    }
 
 
 def next_batch(project: Project, k: int, per_label_hours: float) -> dict[str, Any]:
@@ -116,10 +144,7 @@ def next_batch(project: Project, k: int, per_label_hours: float) -> dict[str, An
     if predicted is not None:
         reason = None
     elif settings.evaluation is None:
-        reason = (
-            "no evaluation set (project.yaml: evaluation), so no forecast in points; "
-            "label-free stop signals are not recorded yet"
-        )
+        reason = "no evaluation set (project.yaml: evaluation), so no forecast in points"
     else:
         reason = f"{len(labels)} evaluated round(s): a forecast needs two"
     return {
@@ -130,6 +155,7 @@ def next_batch(project: Project, k: int, per_label_hours: float) -> dict[str, An
         "metric": project.labels.metric_name,
         "forecast": None if predicted is None else predicted.to_dict(),
         "reason": reason,
+        "signals": label_free_signals(project),
         "stop": stop_verdict(project, k),
     }
 
@@ -157,6 +183,32 @@ def describe_next_batch(info: dict[str, Any]) -> list[str]:
             lines[-1] = lines[-1][:-1] + (
                 f"; {nxt['money'] / (100 * f['gain']):,.0f} {nxt['currency']} a point)"
             )
+    signals = nxt["signals"]
+    if signals:
+        last = signals[-1]
+        parts = []
+        if last["stop_agreement"] is not None:
+            parts.append(
+                f"predictions agree with the previous round's (kappa {last['stop_agreement']:.3f})"
+            )
+        if last["stop_uncertainty"] is not None:
+            parts.append(f"mean uncertainty {last['stop_uncertainty']:.3f}")
+        if last["stop_predicted_loss"] is not None:
+            parts.append(f"mean predicted loss {last['stop_predicted_loss']:.3f}")
+        history = ", ".join(
+            "-" if row["stop_agreement"] is None else f"{row['stop_agreement']:.2f}"
+            for row in signals
+        )
+        lines.append(
+            f"label-free signals, round {last['round']} on a stop set of {last['stop_set']}: "
+            + "; ".join(parts)
+            + f" (kappa by round: {history})"
+        )
+    elif f is None and (nxt["reason"] or "").startswith("no evaluation set"):
+        lines.append(
+            "  set stop.stop_set in project.yaml (e.g. 1000) to record label-free "
+            "stop signals each round"
+        )
     if nxt["stop"] is not None:
         lines.append(nxt["stop"]["reason"])
     return lines
