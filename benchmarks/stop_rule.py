@@ -29,9 +29,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ll4al.al.forecast import POINTS, forecast, stop_check
+from ll4al.al.forecast import POINTS, RULE_MIN_ROUNDS, agreement_check, forecast, stop_check
 from ll4al.config import StopSettings
-from ll4al.experiments.report import seed_curves
 from ll4al.experiments.results import read_report_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +44,7 @@ BENCHMARKS = [
     "face-keypoints-cpu-budget",
     "bccd-cpu",
     "bccd-cpu-balanced",
+    "stop-rule/digits",
 ]
 DEFAULT_RULE = StopSettings(min_gain_per_100=0.5, patience=2)
 RULES = {
@@ -57,6 +57,15 @@ WITHIN = 0.01  # "within 1 point of the end"
 SAVE_SHARE = 0.30
 
 
+AGREEMENT_RULES = {
+    f"kappa >= {kappa:g}, {patience} rounds": StopSettings(
+        stop_set=1, min_agreement=kappa, patience=patience
+    )
+    for kappa in (0.9, 0.95, 0.99)
+    for patience in (2, 3)
+}
+
+
 @dataclass
 class Run:
     benchmark: str
@@ -64,6 +73,8 @@ class Run:
     seed: int
     labels: list[int]
     values: list[float]
+    #: Per round, where the run recorded the label-free signals (``stop.stop_set``).
+    records: list[dict]
 
 
 @dataclass
@@ -84,20 +95,30 @@ class Stop:
 def read_runs(path: Path, name: str) -> list[Run]:
     records = read_report_records(path)
     metric = next((r["primary_metric"] for r in records if "primary_metric" in r), "accuracy")
+    by_run: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for r in records:
+        if metric in r:
+            by_run[(r["strategy"], r["seed"])].append(r)
     runs = []
-    for strategy, by_seed in seed_curves(records, metric).items():
-        for seed, curve in by_seed.items():
-            if len(curve) >= 3:
-                runs.append(Run(name, strategy, seed, list(curve), list(curve.values())))
+    for (strategy, seed), rows in sorted(by_run.items()):
+        rows.sort(key=lambda r: r["labeled"])
+        if len(rows) >= 3:
+            labels = [r["labeled"] for r in rows]
+            runs.append(Run(name, strategy, seed, labels, [r[metric] for r in rows], rows))
     return runs
 
 
 def replay_stop(run: Run, rule: StopSettings) -> Stop:
+    """Where ``rule`` (on the forecast gain, or on the recorded agreement) first says stop."""
     x, y = run.labels, run.values
+    kappas = [r.get("stop_agreement") for r in run.records]
     stop_index = len(x) - 1
     for t in range(1, len(x)):  # after round t (1-based) the next batch is x[t] - x[t-1]
-        check = stop_check(x[:t], y[:t], x[t] - x[t - 1], rule)
-        if check is not None and check.met:
+        checks = (
+            stop_check(x[:t], y[:t], x[t] - x[t - 1], rule),
+            agreement_check(kappas[:t], rule),
+        )
+        if any(check is not None and check.met for check in checks):
             stop_index = t - 1
             break
     end = y[-1]
@@ -160,14 +181,38 @@ def main() -> None:
         label = "shipped" if scale == 1.0 else "for comparison"
         print(f"all, prior scale {scale:g} ({label}): {inside:.1%} of {len(rows)} rounds{verdict}")
 
-    print("\n2. stop rules: runs meeting the target (<= 1 point given up, >= 30% of the labels")
+    rules_table(runs, names, RULES, "2. stop rules on the forecast gain")
+    signalled = [r for r in runs if "stop_agreement" in r.records[0]]
+    if signalled:
+        signals_section(signalled)
+    else:
+        print("\n3. label-free signals: no run given recorded them (stop.stop_set)")
+
+    if args.runs:
+        print("\n4. every run, default rule")
+        print(
+            f"{'benchmark':30s} {'strategy':26s} {'seed':>4s} {'budget':>6s} {'stop at':>7s} "
+            f"{'saved':>6s} {'past':>5s} {'given up':>8s} ok"
+        )
+        for r in runs:
+            s = replay_stop(r, DEFAULT_RULE)
+            print(
+                f"{r.benchmark:30s} {r.strategy:26s} {r.seed:4d} {r.labels[-1]:6d} {s.at:7d} "
+                f"{s.saved:6d} {s.past:5d} {s.given_up:8.2f} {'yes' if s.ok else 'no'}"
+            )
+
+
+def rules_table(
+    runs: list[Run], names: list[str], rules: dict[str, StopSettings], title: str
+) -> None:
+    print(f"\n{title}: runs meeting the target (<= 1 point given up, >= 30% of the labels")
     print("   past 'within 1 point of the end' saved), runs stopped early, labels saved, points")
     print(
         "{:36s} {:30s} {:>7s} {:>7s} {:>6s} {:>12s}".format(
             "rule", "benchmark", "ok", "stopped", "saved", "max given up"
         )
     )
-    for label, rule in RULES.items():
+    for label, rule in rules.items():
         stops = {
             name: [replay_stop(r, rule) for r in runs if r.benchmark == name] for name in names
         }
@@ -190,19 +235,50 @@ def main() -> None:
             f"{label:36s} {'all':30s} {sum(s.ok for s in every):3d}/{len(every):<3d} "
             f"{sum(s.fired for s in every):7d}: {share:.1%} of runs{verdict}"
         )
-
-    if args.runs:
-        print("\n3. every run, default rule")
-        print(
-            f"{'benchmark':30s} {'strategy':26s} {'seed':>4s} {'budget':>6s} {'stop at':>7s} "
-            f"{'saved':>6s} {'past':>5s} {'given up':>8s} ok"
-        )
-        for r in runs:
-            s = replay_stop(r, DEFAULT_RULE)
+        if rule is DEFAULT_RULE:  # a run of N rounds can stop before its last from round M
+            first = RULE_MIN_ROUNDS + rule.patience - 1
+            long = [replay_stop(r, rule) for r in runs if len(r.labels) > first]
             print(
-                f"{r.benchmark:30s} {r.strategy:26s} {r.seed:4d} {r.labels[-1]:6d} {s.at:7d} "
-                f"{s.saved:6d} {s.past:5d} {s.given_up:8.2f} {'yes' if s.ok else 'no'}"
+                f"{label:36s} {'runs of > ' + str(first) + ' rounds':30s} "
+                f"{sum(s.ok for s in long):3d}/{len(long):<3d} {sum(s.fired for s in long):7d}: "
+                f"{sum(s.ok for s in long) / max(len(long), 1):.1%} of the runs it could stop "
+                "before their last round"
             )
+
+
+def signals_section(runs: list[Run]) -> None:
+    """The agreement rule where runs recorded the signals, the signals' means by round, and
+    what scoring the stop set cost against the rounds' training and query."""
+    names = list(dict.fromkeys(r.benchmark for r in runs))
+    rules_table(runs, names, AGREEMENT_RULES, "3. label-free: stabilizing predictions")
+    print("\n   signals by round, mean over seeds (metric in points)")
+    print(
+        "{:26s} {:>6s} {:>7s} {:>7s} {:>11s} {:>14s}".format(
+            "strategy", "labels", "metric", "kappa", "uncertainty", "predicted loss"
+        )
+    )
+    by: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for run in runs:
+        for labeled, value, record in zip(run.labels, run.values, run.records, strict=True):
+            by[(run.strategy, labeled)].append({"metric": value, **record})
+
+    def mean(rows: list[dict], key: str, scale: float = 1.0) -> str:
+        known = [r[key] for r in rows if r.get(key) is not None]
+        return f"{scale * sum(known) / len(known):.3f}" if known else "-"
+
+    for (strategy, labeled), rows in sorted(by.items()):
+        print(
+            f"{strategy:26s} {labeled:6d} {mean(rows, 'metric', POINTS):>7s} "
+            f"{mean(rows, 'stop_agreement'):>7s} {mean(rows, 'stop_uncertainty'):>11s} "
+            f"{mean(rows, 'stop_predicted_loss'):>14s}"
+        )
+    records = [r for run in runs for r in run.records]
+    scoring = sum(r["stop_seconds"] for r in records)
+    rounds = sum(r["train_seconds"] + r.get("query_seconds", 0.0) for r in records)
+    print(
+        f"stop set scored in {scoring:.1f} s against {rounds:.1f} s of training and querying "
+        f"({scoring / rounds:.1%}); training passes added: 0"
+    )
 
 
 if __name__ == "__main__":

@@ -106,6 +106,24 @@ SMOKE: dict[str, Smoke] = {
             r"^final accuracy, patient - none: [+-]\d\.\d{4} \(per seed: .*\)$",
         ],
     ),
+    "stop_rule.py": Smoke(
+        # the committed curves only, no training: BCCD (3 rounds) and the digits run that
+        # recorded the label-free signals
+        args=["--results", "benchmarks/results/bccd-cpu/results.jsonl"]
+        + ["benchmarks/results/stop-rule/digits/results.jsonl", "--runs"],
+        expect=[
+            r"^\d+ runs \(strategy x seed\) from 2 benchmarks$",
+            rf"^bccd-cpu +9 +{NUMBER}% +[+-]{NUMBER} +[+-]{NUMBER} +{NUMBER}$",
+            rf"^all, prior scale 1 \(shipped\): {NUMBER}% of \d+ rounds >= 80% (?:ok|MISSED)$",
+            rf"^gain/100 < 0\.5, 2 rounds \(default\) +all +\d+/\d+ +\d+: {NUMBER}% of runs "
+            r">= 90% (?:ok|MISSED)$",
+            rf"^kappa >= 0\.95, 3 rounds +digits +\d+/6 +\d+ +{NUMBER}% +{NUMBER}$",
+            # the signals at the digits run's last round (random: no LPM, no predicted loss)
+            rf"^random +800 +{NUMBER} +{NUMBER} +{NUMBER} +-$",
+            rf"^stop set scored in {NUMBER} s against {NUMBER} s .*; training passes added: 0$",
+            r"^bccd-cpu +\S+ +\d+ +200 +\d+ +\d+ +\d+ +-?\d+\.\d\d (?:yes|no)$",
+        ],
+    ),
     "label_balance.py": Smoke(
         args=["{demo_run}"],
         # one seed, one query of 50 (demo's query_size) per strategy of the demo
