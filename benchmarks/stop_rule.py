@@ -180,6 +180,15 @@ def main() -> None:
         verdict = f" >= 80% {'ok' if inside >= 0.8 else 'MISSED'}" if scale == 1.0 else ""
         label = "shipped" if scale == 1.0 else "for comparison"
         print(f"all, prior scale {scale:g} ({label}): {inside:.1%} of {len(rows)} rounds{verdict}")
+    distinct = list(
+        {(r.strategy, r.seed, tuple(r.labels), tuple(r.values)): r for r in runs}.values()
+    )
+    once = [row for rows in calibration(distinct, 1.0).values() for row in rows]
+    inside = sum(hit for *_, hit in once) / len(once)
+    print(
+        f"distinct curves (a run in several folders once), prior scale 1: {inside:.1%} of "
+        f"{len(once)} rounds"
+    )
 
     rules_table(runs, names, RULES, "2. stop rules on the forecast gain")
     signalled = [r for r in runs if "stop_agreement" in r.records[0]]
@@ -235,6 +244,14 @@ def rules_table(
             f"{label:36s} {'all':30s} {sum(s.ok for s in every):3d}/{len(every):<3d} "
             f"{sum(s.fired for s in every):7d}: {share:.1%} of runs{verdict}"
         )
+        if rule is DEFAULT_RULE:  # a run in several folders (shared by their reports) once
+            distinct = {(r.strategy, r.seed, tuple(r.labels), tuple(r.values)): r for r in runs}
+            once = [replay_stop(r, rule) for r in distinct.values()]
+            print(
+                f"{label:36s} {'distinct curves':30s} {sum(s.ok for s in once):3d}/{len(once):<3d} "
+                f"{sum(s.fired for s in once):7d}: {sum(s.ok for s in once) / len(once):.1%} of "
+                "runs, each curve counted once"
+            )
         if rule is DEFAULT_RULE:  # a run of N rounds can stop before its last from round M
             first = RULE_MIN_ROUNDS + rule.patience - 1
             long = [replay_stop(r, rule) for r in runs if len(r.labels) > first]
