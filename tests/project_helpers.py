@@ -123,6 +123,19 @@ def tiny_init_args(project: Path, images: Path, *extra: str) -> list[str]:
     ]
 
 
+def tiny_project(tmp_path: Path, names: list[str], rows: list[tuple[str, str]] = ()) -> Path:
+    """A tiny cat/dog project at ``tmp_path/project`` on ``tiny_images`` named ``names``
+    (under ``tmp_path/images``), with ``rows`` (image, label) imported outside any batch."""
+    from ll4al.cli import main
+
+    folder = tmp_path / "project"
+    assert main(tiny_init_args(folder, tiny_images(tmp_path / "images", names))) == 0
+    if rows:
+        answers = labels_csv(tmp_path / "labels.csv", list(rows))
+        assert main(["import", str(folder), str(answers), "--outside-batch"]) == 0
+    return folder
+
+
 def labels_csv(path: Path, rows: list[tuple[str, str]], annotator: str = "ann") -> Path:
     """A hand-made label file ``path,label,annotator``."""
     with open(path, "w", newline="") as handle:

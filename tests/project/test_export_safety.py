@@ -13,7 +13,7 @@ from ll4al.cli import main
 from ll4al.data.voc import parse_annotation, write_annotation
 
 from ..hardening import refused, snapshot
-from ..project_helpers import labels_csv, make_box_images, tiny_images, tiny_init_args
+from ..project_helpers import labels_csv, make_box_images, tiny_images, tiny_init_args, tiny_project
 
 NAMES = ["a/x.png", "b/x.png", "a__x.png", "y.png"]
 
@@ -25,12 +25,7 @@ def private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def labeled(tmp_path) -> Path:
-    images = tiny_images(tmp_path / "images", NAMES)
-    project = tmp_path / "project"
-    assert main(tiny_init_args(project, images)) == 0
-    answers = labels_csv(tmp_path / "labels.csv", [(n, "cat") for n in NAMES])
-    assert main(["import", str(project), str(answers), "--outside-batch"]) == 0
-    return project
+    return tiny_project(tmp_path, NAMES, [(n, "cat") for n in NAMES])
 
 
 def files(folder: Path) -> list[str]:

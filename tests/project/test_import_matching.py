@@ -13,7 +13,7 @@ from ll4al.cli import main
 from ll4al.project.project import Project
 
 from ..hardening import refused
-from ..project_helpers import labels_csv, tiny_images, tiny_init_args
+from ..project_helpers import labels_csv, tiny_project
 
 NAMES = ["X.png", "sub/Y.png", " lead.png", "z.png"]
 
@@ -25,10 +25,7 @@ def private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    images = tiny_images(tmp_path / "images", NAMES)
-    folder = tmp_path / "project"
-    assert main(tiny_init_args(folder, images)) == 0
-    return folder
+    return tiny_project(tmp_path, NAMES)
 
 
 def decided(folder: Path) -> dict:

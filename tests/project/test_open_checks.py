@@ -13,7 +13,7 @@ import yaml
 from ll4al.cli import main
 
 from ..hardening import refused, snapshot
-from ..project_helpers import labels_csv, table, tiny_images, tiny_init_args
+from ..project_helpers import table, tiny_project
 
 NAMES = ["a.png", "b.png", "c.png", "d.png", "e.png"]
 
@@ -26,13 +26,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def project(tmp_path) -> Path:
     """Labeled enough (a: cat, b: dog, c: cat) that the next query trains a round."""
-    images = tiny_images(tmp_path / "images", NAMES)
-    folder = tmp_path / "project"
-    assert main(tiny_init_args(folder, images)) == 0
-    rows = [("a.png", "cat"), ("b.png", "dog"), ("c.png", "cat")]
-    answers = labels_csv(tmp_path / "labels.csv", rows)
-    assert main(["import", str(folder), str(answers), "--outside-batch"]) == 0
-    return folder
+    return tiny_project(tmp_path, NAMES, [("a.png", "cat"), ("b.png", "dog"), ("c.png", "cat")])
 
 
 def truncate(db: Path) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 from ll4al.cli import main
 
 from ..hardening import refused
-from ..project_helpers import labels_csv, table, tiny_images, tiny_init_args
+from ..project_helpers import labels_csv, table, tiny_project
 
 NAMES = ["a/x.png", "a/y.png", "b/x.png", "b/z.png", "w.png", "v.png"]
 
@@ -28,13 +28,8 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def labeled(tmp_path) -> tuple[Path, Path]:
     """A project whose six images all have a label (cat: a/, dog: the rest)."""
-    images = tiny_images(tmp_path / "images", NAMES)
-    project = tmp_path / "project"
-    assert main(tiny_init_args(project, images)) == 0
     rows = [(n, "cat" if n.startswith("a/") else "dog") for n in NAMES]
-    answers = labels_csv(tmp_path / "labels.csv", rows)
-    assert main(["import", str(project), str(answers), "--outside-batch"]) == 0
-    return project, images
+    return tiny_project(tmp_path, NAMES, rows), tmp_path / "images"
 
 
 def other_pixels(path: Path, keep_times: bool = False) -> None:
