@@ -278,18 +278,19 @@
 
   // --- answering, skipping, undoing ----------------------------------------------------------
 
-  async function answer(value) {
+  // One answer to the server (a label, or "cannot be labeled"), timed from the image's clock:
+  // on success the progress is updated, ``saved`` says what was stored, and the next image shows.
+  async function submit(path, fields, saved) {
     if (busy || current < 0) return;
     const item = items[current];
     stopClock();
     const seconds = Math.max(spent.get(item.sample) || 0, 0.001);
     busy = true;
     try {
-      const data = await api("api/label", { batch: state.batch.id, sample: item.sample, value, seconds });
+      const data = await api(path, { batch: state.batch.id, sample: item.sample, ...fields, seconds });
       spent.delete(item.sample);
       applyProgress(data);
-      clearFilter();
-      say(data.label === null ? data.message : `saved: ${item.sample} → ${describe(value)}`);
+      saved(data, item);
       show(nextPending(current));
     } catch (error) {
       say(`not saved: ${error.message}`, true);
@@ -297,6 +298,13 @@
     } finally {
       busy = false;
     }
+  }
+
+  function answer(value) {
+    return submit("api/label", { value }, (data, item) => {
+      clearFilter();
+      say(data.label === null ? data.message : `saved: ${item.sample} → ${describe(value)}`);
+    });
   }
 
   function describe(value) {
@@ -311,25 +319,9 @@
     show(next);
   }
 
-  async function cannotLabel() {
+  function cannotLabel() {
     // Recorded as a skip of this image for the batch: the batch can close without it.
-    if (busy || current < 0) return;
-    const item = items[current];
-    stopClock();
-    const seconds = Math.max(spent.get(item.sample) || 0, 0.001);
-    busy = true;
-    try {
-      const data = await api("api/cannot-label", { batch: state.batch.id, sample: item.sample, seconds });
-      spent.delete(item.sample);
-      applyProgress(data);
-      say(`cannot be labeled: ${item.sample}`);
-      show(nextPending(current));
-    } catch (error) {
-      say(`not saved: ${error.message}`, true);
-      startClock();
-    } finally {
-      busy = false;
-    }
+    return submit("api/cannot-label", {}, (data, item) => say(`cannot be labeled: ${item.sample}`));
   }
 
   async function undo() {
