@@ -136,6 +136,35 @@ def tiny_project(tmp_path: Path, names: list[str], rows: list[tuple[str, str]] =
     return folder
 
 
+def label_studio_box(
+    box: tuple[float, float, float, float], label: str, size: tuple[int, int], digits: int | None
+) -> dict:
+    """One box as Label Studio stores it: percent of the original ``size`` (width, height)
+    image, rounded to ``digits`` as its editor does (None: as computed)."""
+    (x1, y1, x2, y2), (width, height) = box, size
+
+    def percent(value: float, whole: int) -> float:
+        share = 100 * value / whole
+        return share if digits is None else round(share, digits)
+
+    return {
+        "from_name": "label",
+        "to_name": "image",
+        "type": "rectanglelabels",
+        "original_width": width,
+        "original_height": height,
+        "image_rotation": 0,
+        "value": {
+            "x": percent(x1, width),
+            "y": percent(y1, height),
+            "width": percent(x2 - x1, width),
+            "height": percent(y2 - y1, height),
+            "rotation": 0,
+            "rectanglelabels": [label],
+        },
+    }
+
+
 def labels_csv(path: Path, rows: list[tuple[str, str]], annotator: str = "ann") -> Path:
     """A hand-made label file ``path,label,annotator``."""
     with open(path, "w", newline="") as handle:

@@ -30,7 +30,7 @@ pytest.importorskip("flask")
 from ll4al.cli import main  # noqa: E402
 from ll4al.project.labelstudio_backend import create_backend  # noqa: E402
 
-from ..project_helpers import TRAINING  # noqa: E402
+from ..project_helpers import TRAINING, label_studio_box  # noqa: E402
 from .web_helpers import export_some_digits, quiet  # noqa: E402
 
 TOKEN = "ll4al-ci-token-0123456789"
@@ -307,23 +307,7 @@ def test_detection_round_trip_through_a_real_label_studio(label_studio, backend,
     for task in tasks:
         status, body = ls.raw(task["data"]["image"])
         assert status == 200 and body == (images / task["data"]["ll4al_path"]).read_bytes()
-        x1, y1, x2, y2 = truth[task["data"]["ll4al_path"]]
-        region = {
-            "from_name": "label",
-            "to_name": "image",
-            "type": "rectanglelabels",
-            "original_width": 80,
-            "original_height": 60,
-            "image_rotation": 0,
-            "value": {
-                "x": 100 * x1 / 80,
-                "y": 100 * y1 / 60,
-                "width": 100 * (x2 - x1) / 80,
-                "height": 100 * (y2 - y1) / 60,
-                "rotation": 0,
-                "rectanglelabels": ["cell"],
-            },
-        }
+        region = label_studio_box(truth[task["data"]["ll4al_path"]], "cell", (80, 60), None)
         body = {"result": [region], "lead_time": 6.5}
         ls.call("POST", f"/api/tasks/{task['id']}/annotations/", body)
     exported = export(ls, project, tmp_path / "boxes.json")

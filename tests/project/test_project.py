@@ -25,6 +25,7 @@ from ..project_helpers import (
     answer_batch,
     export_digits,
     init_digits_project,
+    label_studio_box,
     make_box_images,
     table,
 )
@@ -409,25 +410,7 @@ def test_label_studio_round_trip_for_detection(tmp_path, capsys):
     tasks = json.loads((folder / "batches" / "batch-001-labelstudio.json").read_text())
 
     def boxes(task):  # drawn in Label Studio: percent of the original 80x60 image
-        x1, y1, x2, y2 = truth[task["data"]["ll4al_path"]]
-        return [
-            {
-                "from_name": "label",
-                "to_name": "image",
-                "type": "rectanglelabels",
-                "original_width": 80,
-                "original_height": 60,
-                "image_rotation": 0,
-                "value": {
-                    "x": round(100 * x1 / 80, 4),
-                    "y": round(100 * y1 / 60, 4),
-                    "width": round(100 * (x2 - x1) / 80, 4),
-                    "height": round(100 * (y2 - y1) / 60, 4),
-                    "rotation": 0,
-                    "rectanglelabels": ["cell"],
-                },
-            }
-        ]
+        return [label_studio_box(truth[task["data"]["ll4al_path"]], "cell", (80, 60), 4)]
 
     export = tmp_path / "export.json"
     export.write_text(json.dumps(play_label_studio(tasks, boxes)))
