@@ -167,3 +167,43 @@ def test_a_project_query_under_torchrun_proposes_the_single_process_batch(tmp_pa
     assert all(
         abs(float(a[3]) - float(b[3])) < 1e-5 for a, b in zip(rows[1:], single[1:], strict=True)
     )
+
+
+def test_pretraining_under_torchrun_equals_one_process_on_the_whole_batch(tmp_path):
+    """Two ranks, each on half of every batch, with the NT-Xent loss over the whole batch's
+    embeddings: the MLP (no batch norm) ends where one process ends, up to float rounding."""
+    import torch
+
+    args = ["pretrain", "demo", "--quiet", "--batch-size", "16", "--limit", "72", "--lr", "2"]
+    args += set_args(["model.name=mlp", "model.width=0.25", "precision=fp32"])
+    result = torchrun("-m", "ll4al.cli", *args, "--epochs", "2", "--out", "dist.pt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("pretrained in") == 1  # rank 0 alone speaks
+    assert not (tmp_path / "dist.pt.resume").exists()
+    for epochs in ("1", "2"):
+        assert main([*args, "--epochs", epochs, "--out", str(tmp_path / f"{epochs}.pt")]) == 0
+    dist, single, earlier = (
+        torch.load(tmp_path / name, weights_only=True) for name in ("dist.pt", "2.pt", "1.pt")
+    )
+    assert dist.keys() == single.keys() and "hidden2.0.weight" in dist
+    assert max((dist[k] - single[k]).abs().max().item() for k in dist) < 1e-5
+    assert max((single[k] - earlier[k]).abs().max().item() for k in dist) > 1e-2  # it trained
+
+
+def test_a_project_pretrains_under_torchrun_and_says_so(tmp_path, capsys):
+    from .project_helpers import export_digits, init_digits_project
+
+    digits = export_digits(tmp_path / "digits")
+    folder = tmp_path / "project"
+    settings = [s for s in EQUIVALENT if not s.startswith(("active", "seeds"))]
+    assert main(init_digits_project(folder, digits, 48, [*settings, "active.subset=300"])) == 0
+    args = ["pretrain", str(folder), "--epochs", "2", "--limit", "96", "--quiet"]
+    result = torchrun("-m", "ll4al.cli", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("pretrained in") == 1
+    info = json.loads((folder / "encoder" / "encoder.json").read_text())
+    assert info["processes"] == 2 and info["settings"]["epochs"] == 2
+    assert (folder / "encoder" / "encoder.pt").is_file()
+    assert not (folder / "encoder" / "encoder.pt.resume").exists()
+    assert main(["status", str(folder)]) == 0
+    assert "on 2 processes, cpu" in capsys.readouterr().out

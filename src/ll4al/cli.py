@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +167,12 @@ def _pretrain(args: argparse.Namespace) -> int:
         raise ConfigError("--out FILE is needed for a config (a project keeps its own encoder)")
     config = load_config(args.config, args.overrides)
     check_runtime(config.device, config.precision)
+    say = _main_rank_print(config.device)  # rank 0 speaks under torchrun
     out = Path(args.out)  # refused now rather than after hours of training
     folder = next((p for p in out.parents if p.exists()), Path("."))
     if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"--out {out}: cannot write a checkpoint file there")
-    print(
+    say(
         f"{config.name}: SimCLR pretraining of {config.model.name} (width {config.model.width}) "
         f"on the {config.data.name} pool, epochs {settings.epochs}, batch {settings.batch_size}, "
         f"seed {settings.seed} -> {args.out}"
@@ -181,7 +183,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         if result.seconds < 60
         else time.strftime("%H:%M:%S", time.gmtime(result.seconds))
     )
-    print(
+    say(
         f"pretrained in {took} ({result.images_per_second:.0f} images/s, {result.images} images "
         f"x {result.epochs} epoch(s)); final NT-Xent loss {result.loss:.4f}\n"
         f"weights: {args.out} (use it with --set model.weights={args.out})"
@@ -203,7 +205,8 @@ def _pretrain_project(args: argparse.Namespace, settings: Any) -> int:
     project = Project.open(args.config)
     try:
         check_runtime(project.settings.device, project.settings.precision)
-        print(
+        say = _main_rank_print(project.settings.device)
+        say(
             f"{project.folder}: SimCLR pretraining of {project.settings.model.name} on its "
             f"images (labels unused), epochs {settings.epochs}, batch {settings.batch_size}; "
             "interrupt it and run it again to resume"
@@ -211,11 +214,21 @@ def _pretrain_project(args: argparse.Namespace, settings: Any) -> int:
         result = pretrain_project(project, settings, show_progress(args.quiet), log=tqdm.write)
     finally:
         project.close()
-    print(
+    say(
         f"pretrained in {result.seconds / 60:.1f} min ({result.images_per_second:.0f} images/s); "
         f"encoder: {project.encoder_path()} (the next query uses it)"
     )
     return 0
+
+
+def _main_rank_print(device: str) -> Callable[..., None]:
+    """``print`` in a plain process and on torchrun's rank 0, silence on the other ranks
+    (joins torchrun's process group, a no-op in a plain process)."""
+    from ll4al.distributed import device_for, init_distributed
+    from ll4al.runtime import select_device
+
+    current = init_distributed(device_for(select_device(device)))
+    return print if current.is_main else (lambda *_args, **_kwargs: None)
 
 
 def build_parser() -> argparse.ArgumentParser:

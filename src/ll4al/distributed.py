@@ -139,3 +139,37 @@ def rank_pairs_shard(batch_size: int, current: World) -> np.ndarray | None:
     front = np.arange(current.rank * h, (current.rank + 1) * h)
     back = used - 1 - front[::-1]
     return np.concatenate([front, back])
+
+
+class _GatherWithGradient(torch.autograd.Function):
+    """All ranks' equal-sized ``part``s, concatenated in rank order, with the gradient of the
+    whole flowing back to each rank's own rows (summed over the ranks)."""
+
+    @staticmethod
+    def forward(ctx: Any, part: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(part) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, part.contiguous())
+        ctx.rows = len(part)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every rank's loss depends on every rank's rows
+        start = dist.get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
+def gather_with_gradient(part: torch.Tensor, current: World) -> torch.Tensor:
+    """Every rank's ``part`` (the same number of rows on each), in rank order, differentiable.
+
+    Why: a contrastive loss needs the whole batch's embeddings as negatives. Every rank computes
+    the one loss of the whole batch; the backward pass sums the ranks' gradients of each
+    rank's rows, so a rank's weights get ``size`` times its share of the whole batch's
+    gradient, and DDP's mean over ranks gives exactly the gradient of the whole batch. In one
+    process ``part`` itself. (Written out rather than ``torch.distributed.nn``'s gather,
+    deprecated for a private module.)
+    """
+    if not current.distributed:
+        return part
+    return _GatherWithGradient.apply(part)

@@ -24,11 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ll4al.config import ConfigError, ExperimentConfig, ModelSettings
 from ll4al.data.arrays import ArrayDataset
 from ll4al.data.registry import data_set, load_task_data
+from ll4al.distributed import World, barrier, device_for, gather_with_gradient, init_distributed
 from ll4al.files import atomic_path
 from ll4al.models.features import capture_pooled, first_tensor, global_pool, resolve_layer
 from ll4al.models.networks import MODELS, build_model, materialize
@@ -261,9 +263,18 @@ def pretrain_pool(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> PretrainResult:
-    """``pretrain`` on any pool of images: a benchmark's, or a labeling project's."""
+    """``pretrain`` on any pool of images: a benchmark's, or a labeling project's.
+
+    Under torchrun every rank draws the same order and views of each batch and trains on its
+    equal share of them; the loss is the whole batch's (``gather_with_gradient``), so the
+    gradient is one process's on the whole batch, up to batch norm, whose statistics are each
+    rank's own on CPUs (synchronised across GPUs). Rank 0 alone logs and writes.
+    """
     check_pretrainable(target.model)
-    device = select_device(target.device)
+    device = device_for(select_device(target.device))
+    current = init_distributed(device)
+    if not current.is_main:
+        log, progress = (lambda _line: None), False
     precision = resolve_precision(target.precision, device)
     pool, model_settings = target.pool, target.model
     torch.manual_seed(settings.seed)  # the network's and the head's initial weights
@@ -282,6 +293,8 @@ def pretrain_pool(
         width = _embedding_width(network, layer, example)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"model {model_settings.name!r}: {err}") from None
+    if current.distributed and device.type == "cuda":
+        network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
     model = Contrastive(network, layer, width, settings.projection_dim).to(device)
     channels_last = precision == "bf16"
     if channels_last:
@@ -299,11 +312,19 @@ def pretrain_pool(
     first_epoch, loss, spent = _resume(resume, settings, model, optimizer, scheduler, generator)
     if first_epoch:
         log(f"resuming from {resume} after epoch {first_epoch}/{settings.epochs}")
+    trained: nn.Module = model
+    if current.distributed:  # the classifier head's output is unused: no gradient there
+        ids = [device.index] if device.type == "cuda" else None
+        trained = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     model.train()
     started = time.perf_counter() - spent
     for epoch in range(first_epoch, settings.epochs):
         order = indices[torch.randperm(count, generator=generator)].numpy()
-        starts = [s for s in range(0, count, settings.batch_size) if count - s >= 2]
+        starts = [
+            s
+            for s in range(0, count, settings.batch_size)
+            if _rows_per_rank(min(settings.batch_size, count - s), current)
+        ]
         bar = tqdm(
             starts,
             desc=f"epoch {epoch + 1}/{settings.epochs}",
@@ -314,17 +335,19 @@ def pretrain_pool(
         total, seen, epoch_started = 0.0, 0, time.perf_counter()
         for start in bar:
             images = pool.inputs(order[start : start + settings.batch_size]).to(device)
-            views = torch.cat(
-                [
-                    simclr_view(images, generator, low, high),
-                    simclr_view(images, generator, low, high),
-                ]
-            )
+            rows = _rows_per_rank(len(images), current)
+            mine = slice(current.rank * rows, (current.rank + 1) * rows)
+            first, second = (simclr_view(images, generator, low, high) for _ in range(2))
+            views = torch.cat([first[mine], second[mine]])
             if channels_last:
                 views = views.contiguous(memory_format=torch.channels_last)
             with autocast(device, precision):
-                z = model(views)
-            value = nt_xent(z[: len(images)], z[len(images) :], settings.temperature)
+                z = trained(views)
+            value = nt_xent(
+                gather_with_gradient(z[:rows], current),
+                gather_with_gradient(z[rows:], current),
+                settings.temperature,
+            )
             if not math.isfinite(float(value.detach())):
                 raise PretrainError(
                     f"non-finite pretraining loss at epoch {epoch + 1}; lower --lr (now "
@@ -333,8 +356,8 @@ def pretrain_pool(
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
-            total += float(value.detach()) * len(images)
-            seen += len(images)
+            total += float(value.detach()) * rows * current.size
+            seen += rows * current.size
             bar.set_postfix(loss=f"{total / seen:.3f}")
         scheduler.step()
         loss = total / max(seen, 1)
@@ -343,7 +366,7 @@ def pretrain_pool(
             f"epoch {epoch + 1}/{settings.epochs}: NT-Xent {loss:.4f} "
             f"({seconds:.1f}s, {seen / max(seconds, 1e-9):.0f} images/s)"
         )
-        if epoch + 1 < settings.epochs:  # the last epoch's state is the checkpoint itself
+        if epoch + 1 < settings.epochs and current.is_main:  # the last is the checkpoint
             state = {
                 "settings": asdict(settings),
                 "epoch": epoch + 1,
@@ -358,10 +381,20 @@ def pretrain_pool(
                 torch.save(state, tmp)
     elapsed = time.perf_counter() - started
     network.to(memory_format=torch.contiguous_format)
-    with atomic_path(out) as tmp:
-        torch.save(backbone_state(network), tmp)
-    resume.unlink(missing_ok=True)
+    if current.is_main:
+        with atomic_path(out) as tmp:
+            torch.save(backbone_state(network), tmp)
+        resume.unlink(missing_ok=True)
+    barrier(current)  # the checkpoint exists before any rank goes on
     return PretrainResult(loss, elapsed, count, settings.epochs)
+
+
+def _rows_per_rank(images: int, current: World) -> int:
+    """How many of a batch's ``images`` each rank trains on: an equal share (the last
+    ``images mod size`` go unused), or 0 when the whole batch would hold fewer than two (no
+    negatives for NT-Xent)."""
+    rows = images // current.size
+    return rows if rows * current.size >= 2 else 0
 
 
 def resume_path(out: str | Path) -> Path:

@@ -14,6 +14,7 @@ import datetime
 import json
 import platform
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +41,11 @@ def pretrain_project(
     log: Callable[[str], None] = print,
 ) -> PretrainResult:
     """Self-supervised pretraining of the project's network (``model.name``, ``model.width``)
-    on all of its registered images; writes ``encoder/encoder.pt`` and its provenance."""
+    on all of its registered images; writes ``encoder/encoder.pt`` and its provenance.
+    Under torchrun rank 0 holds the lock and writes; every rank trains."""
     import torch
 
+    from ll4al.distributed import world
     from ll4al.experiments.pretrain import PretrainTarget, pretrain_pool
     from ll4al.project.project import ProjectError
 
@@ -53,13 +56,16 @@ def pretrain_project(
         )
     out = project.encoder_path()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(out.parent / ".lock", wait=False) as obtained:
+    main = world().is_main  # the process group is up: the command joined it
+    with file_lock(out.parent / ".lock", wait=False) if main else nullcontext(True) as obtained:
         if not obtained:
             raise ProjectError(f"another `ll4al pretrain` is working on {project.folder}")
-        pool = project.pool_data(progress)
+        pool = project.pool_data(progress and main)
         target = PretrainTarget(s.model, pool, len(s.classes), s.channels, s.device, s.precision)
         started = datetime.datetime.now(datetime.timezone.utc)
         result = pretrain_pool(target, out, settings, progress, log)
+        if not main:
+            return result
         write_json_atomic(
             out.with_suffix(".json"),
             {
@@ -72,6 +78,7 @@ def pretrain_project(
                 "final_loss": result.loss,
                 "seconds": round(result.seconds, 1),
                 "device": _device_name(s.device),
+                "processes": world().size,
                 "started": started.isoformat(timespec="seconds"),
                 "torch": torch.__version__,
                 "host": platform.node(),
@@ -98,7 +105,9 @@ def describe_encoder(info: dict[str, Any] | None) -> str:
     if info.get("source") != "ll4al pretrain":
         return f"encoder: {json.dumps(info)}"
     epochs = info["settings"]["epochs"]
+    processes = info.get("processes", 1)  # encoders made before torchrun pretraining: one
+    on = info["device"] if processes == 1 else f"{processes} processes, {info['device']} each"
     return (
         f"encoder: pretrained on {info['images']} images, {epochs} epochs, "
-        f"{info['seconds'] / 60:.0f} min on {info['device']} ({info['started']})"
+        f"{info['seconds'] / 60:.0f} min on {on} ({info['started']})"
     )
