@@ -203,7 +203,9 @@ def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     assert "typical" in capsys.readouterr().out  # an encoder: the rest of the first labels
     import_answers(project, 2)
     assert main(["query", str(project), "--k", "10", "--quiet"]) == 0
-    trained = json.loads((project / "models" / "round-000-lpm.json").read_text())
+    # strategy auto: core-set on the frozen head (no LPM to train), where it measured best
+    assert not (project / "models" / "round-000-lpm.json").exists()
+    trained = json.loads((project / "models" / "round-000.json").read_text())
     assert trained["mode"] == "frozen" and trained["network"] == "mlp"
     assert trained["encoder_info"]["images"] == info["images"]
     assert len(list((project / "cache").glob("embeddings-*.npy"))) == 2  # pool, evaluation
@@ -213,6 +215,7 @@ def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "typical first batch" in out and "encoder: pretrained on" in out
     assert "(a head on the encoder's frozen embeddings)" in out
+    assert "round 0, core-set" in out
     assert main(["status", str(project), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["encoder"]["images"] == info["images"]

@@ -753,13 +753,15 @@ def test_an_uploaded_image_label_studio_renamed_gets_a_hint(project, tmp_path, c
 
 def test_init_help_and_readme_state_the_default_strategies_the_project_uses(capsys):
     from ll4al.project.commands import TASK_DEFAULTS
-    from ll4al.project.settings import ProjectSettings
+    from ll4al.project.settings import ProjectSettings, resolve_strategy
 
     with pytest.raises(SystemExit):
         main(["init", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     default, detection = ProjectSettings().strategy, TASK_DEFAULTS["detection"]["strategy"]
-    assert f"(default: {default}; detection: {detection})" in shown
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert f"`--strategy` (default `{default}`" in readme
+    whole, frozen = (resolve_strategy(default, "classification", f) for f in (False, True))
+    assert f"(default: {default}: {whole}, or {frozen} on a frozen encoder's" in shown
+    assert f"detection: {detection})" in shown
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert f"`--strategy` (default `{default}`: `{whole}`, or `{frozen}` on a frozen" in readme
     assert f"`{detection}` for detection" in readme

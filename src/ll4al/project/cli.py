@@ -19,7 +19,13 @@ from tqdm.auto import tqdm
 from ll4al.config import add_overrides_argument
 from ll4al.project.export import EXPORT_FORMATS
 from ll4al.project.project import Project
-from ll4al.project.settings import DETECTION_STRATEGY, TASKS, ProjectSettings
+from ll4al.project.settings import (
+    CLASSIFICATION_STRATEGY,
+    DETECTION_STRATEGY,
+    FROZEN_STRATEGY,
+    TASKS,
+    ProjectSettings,
+)
 
 
 def add_project_parsers(sub: argparse._SubParsersAction) -> None:
@@ -43,8 +49,9 @@ def add_project_parsers(sub: argparse._SubParsersAction) -> None:
     init.add_argument("--image-size", type=int, help="square size images are resized to")
     init.add_argument(
         "--strategy",
-        help=f"query strategy (default: {ProjectSettings.strategy}; "
-        f"detection: {DETECTION_STRATEGY})",
+        help=f"query strategy (default: {ProjectSettings.strategy}: {CLASSIFICATION_STRATEGY}, "
+        f"or {FROZEN_STRATEGY} on a frozen encoder's embeddings; detection: "
+        f"{DETECTION_STRATEGY})",
     )
     init.add_argument("--seed", type=int)
     init.add_argument("--initial", type=int, help="random labels before a model chooses")

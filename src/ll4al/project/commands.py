@@ -37,6 +37,7 @@ from ll4al.project.settings import (
     TASKS,
     ProjectSettings,
     class_name_problem,
+    resolve_strategy,
     validate,
 )
 from ll4al.project.store import DATABASE_FILE, Sample, Store
@@ -268,7 +269,9 @@ def check_settings(settings: ProjectSettings) -> None:
     validate(settings)
     labels = LABEL_KINDS[settings.task](settings.classes).with_metric(settings.metric)
     task = labels.task()  # checks the metric against the task's choices
-    check_strategies([settings.strategy], task, f"a {settings.task} project")
+    for frozen in (False, True):  # ``auto``: either round's strategy
+        strategy = resolve_strategy(settings.strategy, settings.task, frozen)
+        check_strategies([strategy], task, f"a {settings.task} project")
     check_training(settings.model, settings.train, task)
     check_runtime(settings.device, settings.precision)
     check_mapping(settings.intensity)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ll4al.files import file_lock
-from ll4al.project.settings import SETTINGS_FILE, ProjectSettings
+from ll4al.project.settings import SETTINGS_FILE, ProjectSettings, resolve_strategy
 from ll4al.project.store import Sample, Store
 from ll4al.project.training import round_train_settings
 from ll4al.tasks.labels import LABEL_KINDS
@@ -191,6 +191,13 @@ class Project:
                 f"{self.folder}` first, or set model.mode to finetune"
             )
         return replace(model, weights=weights, mode=mode)
+
+    def round_strategy(self, strategy: str | None = None) -> str:
+        """The strategy of the next round: ``strategy`` (``query --strategy``) or the
+        project's, with ``auto`` resolved for how the round trains (``resolve_strategy``)."""
+        chosen = strategy or self.settings.strategy
+        frozen = self.model_settings().mode == "frozen"
+        return resolve_strategy(chosen, self.settings.task, frozen)
 
     def first_batch_rule(self) -> str:
         """``active.first``, with ``auto`` resolved: typical where there is an encoder."""

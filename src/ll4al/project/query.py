@@ -39,7 +39,7 @@ def query(
     """Propose the next ``k`` images to label; returns the batch's CSV file. Where the
     project's stop rule (``stop:``) is met, refuses unless ``force``."""
     settings = project.settings
-    strategy = strategy or settings.strategy
+    strategy = project.round_strategy(strategy)
     if k < 1:
         raise ProjectError(f"--k must be at least 1, got {k}")
     check_settings(settings)  # model, device, strategy: before anything trains or is written
