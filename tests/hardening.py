@@ -17,7 +17,7 @@ def sets(*settings: str) -> list[str]:
 
 
 def demo_args(out: Path, *extra: str) -> list[str]:
-    return ["demo", "--out", str(out), *sets(*TINY, *extra), "--quiet"]
+    return ["demo", "--out", str(out), *sets(*TINY, *extra), "--quiet", "--from-scratch-only"]
 
 
 def snapshot(folder: Path) -> dict[str, bytes] | None:

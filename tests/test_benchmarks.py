@@ -160,7 +160,8 @@ def demo_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "demo"
     fast = ["active.cycles=2", "seeds=[0]", "train.epochs=1"]
     settings = [arg for setting in fast for arg in ("--set", setting)]
-    done = run(["-m", "ll4al.cli", "demo", "--out", str(out), *settings, "--quiet"], out.parent)
+    args = ["-m", "ll4al.cli", "demo", "--out", str(out), *settings, "--from-scratch-only"]
+    done = run([*args, "--quiet"], out.parent)
     assert done.returncode == 0, done.stderr
     return out
 

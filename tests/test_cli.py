@@ -19,8 +19,9 @@ FAST = ["--set", "active.cycles=2", "--set", "seeds=[0]", "--set", "train.epochs
 
 def test_demo_runs_writes_results_and_resumes(tmp_path):
     out = tmp_path / "demo"
-    result = ll4al("demo", "--out", str(out), *FAST, cwd=tmp_path)
+    result = ll4al("demo", "--out", str(out), *FAST, "--from-scratch-only", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert not (out / "pool-first").exists()
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted((r["strategy"], r["cycle"]) for r in records) == [
         ("learning-loss-balanced", 1),
@@ -43,14 +44,15 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr
     assert again.stdout == report  # the config's name stays the title
 
-    again = ll4al("demo", "--out", str(out), *FAST, cwd=tmp_path)
+    again = ll4al("demo", "--out", str(out), *FAST, "--from-scratch-only", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "resuming from 4 saved cycle(s)" in again.stdout
     assert not re.search(r"cycle +\d+ labeled", again.stdout)  # nothing re-ran
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
     other_seed = [*FAST[:2], "--set", "seeds=[1]", *FAST[4:]]
-    assert ll4al("demo", "--out", str(out), *other_seed, cwd=tmp_path).returncode == 0
+    again = ll4al("demo", "--out", str(out), *other_seed, "--from-scratch-only", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
     seeds = {json.loads(ln)["seed"] for ln in (out / "results.jsonl").read_text().splitlines()}
     assert seeds == {0, 1}  # results.jsonl keeps the rows of earlier runs in the folder
 
@@ -58,6 +60,41 @@ def test_demo_runs_writes_results_and_resumes(tmp_path):
     changed = ll4al("demo", "--out", str(out), *FAST, "--set", "train.epochs=4", cwd=tmp_path)
     assert changed.returncode == 2 and "different configuration" in changed.stderr
     assert (out / "config.yaml").read_text() == config_before
+
+
+def test_the_demo_goes_on_to_the_pool_first_path_against_random_from_scratch(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), *FAST, "--pretrain-epochs", "2"]
+    result = ll4al(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pool_first = out / "pool-first"
+    assert "pretrained in" in result.stdout and (pool_first / "encoder.pt").is_file()
+    config = load_config(str(pool_first / "config.yaml"))
+    assert config.model.mode == "frozen" and config.active.first == "typical"
+    assert config.model.weights == str(pool_first / "encoder.pt")
+    records = [json.loads(line) for line in (pool_first / "results.jsonl").open()]
+    assert sorted({r["strategy"] for r in records}) == [
+        "core-set",
+        "learning-loss-balanced",
+        "random",
+    ]
+    assert (
+        len(
+            {
+                r["accuracy"]
+                for r in records
+                if r["strategy"] != "learning-loss-balanced" and r["cycle"] == 1
+            }
+        )
+        == 1
+    )  # one typical first batch, one head, for both
+    report = (pool_first / "report.md").read_text()
+    assert "labels to reach random's final accuracy in demo" in report  # from scratch
+    assert "| random (demo) " in report and report in result.stdout
+
+    again = ll4al(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("resuming from") == 2 and "pretrained in" not in again.stdout
 
 
 @pytest.mark.parametrize(
@@ -102,7 +139,16 @@ def test_the_demo_logs_a_line_per_cycle_when_stderr_is_a_file(tmp_path):
     out = tmp_path / "demo"
     with open(tmp_path / "log", "w") as log:
         result = subprocess.run(
-            [sys.executable, "-m", "ll4al.cli", "demo", "--out", str(out), *FAST[:-1]],
+            [
+                sys.executable,
+                "-m",
+                "ll4al.cli",
+                "demo",
+                "--out",
+                str(out),
+                *FAST[:-1],
+                "--from-scratch-only",
+            ],
             cwd=tmp_path,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -80,7 +80,13 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: bool) -> int:
+def _experiment(
+    config_name: str,
+    out: str | Path | None,
+    overrides: list[str],
+    quiet: bool,
+    reference: Path | None = None,
+) -> int:
     from ll4al.config import load_config
     from ll4al.distributed import launched_by_torchrun
     from ll4al.experiments.experiment import run_experiment
@@ -101,10 +107,52 @@ def _experiment(config_name: str, out: str | None, overrides: list[str], quiet: 
     run_experiment(config, out_dir, progress=progress, on_cycle=_print_cycle, log=tqdm.write)
     if not main:
         return 0
-    text, report, png = write_report(out_dir / RESULTS_FILE, title=config.name)
+    text, report, png = write_report(
+        out_dir / RESULTS_FILE,
+        title=config.name,
+        reference=reference and reference / RESULTS_FILE,
+    )
     print("\n" + text)
     print(f"results: {out_dir / RESULTS_FILE}\nreport:  {report}\nplot:    {png}")
     return 0
+
+
+#: The demo's second half, the recommended path: the network pretrained on the pool (SimCLR),
+#: a typical first batch, then rounds that train a head on the frozen embeddings; random,
+#: core-set (what a project's ``strategy: auto`` picks there) and learning-loss-balanced.
+POOL_FIRST = [
+    "name=demo-pool-first",
+    "model.mode=frozen",
+    "active.first=typical",
+    "strategies=[random, core-set, learning-loss-balanced]",
+]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """``ll4al demo``: learning-loss-balanced against random from scratch in ``--out``, then
+    (unless ``--from-scratch-only``) the pool-first path in ``--out/pool-first``, its labels
+    saved counted against random from scratch. Both halves resume."""
+    from ll4al.config import load_config
+    from ll4al.experiments.pretrain import PretrainSettings, pretrain
+
+    out = Path(args.out)
+    _experiment("demo", out, args.overrides, args.quiet)
+    if args.from_scratch_only:
+        return 0
+    pool_first = out / "pool-first"
+    encoder = pool_first / "encoder.pt"
+    overrides = [*POOL_FIRST, f"model.weights={encoder}", *args.overrides]
+    config = load_config("demo", overrides)
+    if not encoder.is_file():
+        print(
+            f"\npool first: SimCLR pretraining of {config.model.name} on the "
+            f"{config.data.name} pool, labels unused, {args.pretrain_epochs} epochs -> {encoder}"
+        )
+        pool_first.mkdir(parents=True, exist_ok=True)
+        settings = PretrainSettings(epochs=args.pretrain_epochs)
+        result = pretrain(config, encoder, settings, show_progress(args.quiet), log=tqdm.write)
+        print(f"pretrained in {result.seconds:.1f}s, final NT-Xent loss {result.loss:.4f}\n")
+    return _experiment("demo", pool_first, overrides, args.quiet, reference=out)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -239,12 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="learning-loss-balanced vs random on the bundled digits data",
-        description="Learning-loss-balanced against random on scikit-learn's bundled digits "
-        "(3 seeds, 6 cycles; the shipped config `demo`, see `ll4al configs show demo`). "
-        "Interrupt it and run it again: it resumes.",
+        help="from scratch, then pool first, against random on the bundled digits data",
+        description="On scikit-learn's bundled digits (3 seeds, 6 cycles; the shipped config "
+        "`demo`, see `ll4al configs show demo`): learning-loss-balanced against random from "
+        "scratch in OUT; then the recommended path in OUT/pool-first: the network pretrained "
+        "on the pool without labels, a typical first batch, and rounds that train a head on "
+        "its frozen embeddings (random, core-set, learning-loss-balanced), its labels saved "
+        "counted against random from scratch. Interrupt it and run it again: it resumes.",
     )
     demo.add_argument("--out", default="ll4al-demo", help="output directory (default: ll4al-demo)")
+    demo.add_argument(
+        "--from-scratch-only", action="store_true", help="stop after the from-scratch half"
+    )
+    demo.add_argument(
+        "--pretrain-epochs", type=int, default=30, help="the pool-first half's pretraining (30)"
+    )
     run = sub.add_parser(
         "run",
         help="run an experiment from a config file or shipped name",
@@ -257,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (demo, run):
         add_overrides_argument(command, "train.epochs=5 or seeds=[0,1]")
         command.add_argument("--quiet", action="store_true", help="no progress bars")
-    demo.set_defaults(handler=lambda a: _experiment("demo", a.out, a.overrides, a.quiet))
+    demo.set_defaults(handler=_demo)
     run.set_defaults(handler=lambda a: _experiment(a.config, a.out, a.overrides, a.quiet))
 
     report = sub.add_parser("report", help="a Markdown report and plot of a run's results")
