@@ -435,7 +435,9 @@ def _labels_section(
     ``reference`` (a name and its curves): the baseline of that other run sets the target.
 
     The mean is taken only when every seed of the strategy reached the target; otherwise the
-    entry says in how many seeds it was not reached and no mean, saving or cost is shown."""
+    entry says in how many seeds it was not reached and no mean, saving or cost is shown. A
+    seed whose curve stops short of the run's last labeled count without having reached the
+    target is still running: it is left out and named, not counted as a miss."""
     ref_name, ref_curves = reference if reference is not None else (None, None)
     found = labels_to_reach_baseline(curves, baseline, units.higher_is_better, ref_curves)
     target = f"{units.scale * found.target:.{units.digits}f}{units.unit}"
@@ -449,11 +451,21 @@ def _labels_section(
     costs = [c for c in (cost_minutes, cost_money) if c is not None]
     rows: list[list[str]] = []
     bounded: list[str] = []
+    unfinished: list[str] = []
+    last = max(_all_counts(curves))  # where this run's finished curves end
     if ref_name:
         rows.append([f"{baseline} ({ref_name})", str(found.final), "-", "-", *("-" for _ in costs)])
     for strategy, by_seed in found.labels.items():
         if strategy == baseline and not ref_name:
             rows.append([strategy, str(found.final), "-", "-", *("-" for _ in costs)])
+            continue
+        # a seed still running (short of ``last``, the target not reached yet) is not a miss
+        running = [s for s, n in by_seed.items() if n is None and max(curves[strategy][s]) < last]
+        if running:
+            unfinished.append(f"{strategy} seed {_join(running)}")
+            by_seed = {s: n for s, n in by_seed.items() if s not in running}
+        if not by_seed:
+            rows.append([strategy, "unfinished", "-", "-", *("-" for _ in costs)])
             continue
         reached = {seed: n for seed, n in by_seed.items() if n is not None}
         seeds = f"{len(reached)}/{len(by_seed)}"
@@ -502,6 +514,11 @@ def _labels_section(
         text += (
             f" ≤: reached at the first labeled count ({'; '.join(bounded)}), which may be more "
             "labels than it needed."
+        )
+    if unfinished:
+        text += (
+            f" Left out as unfinished (short of labeled {last}, the target not reached yet): "
+            f"{'; '.join(unfinished)}."
         )
     return [
         f"## Labels to reach {whose}",
