@@ -138,7 +138,9 @@ def test_per_image_losses_weighted_by_positives_reproduce_torchvisions_batch_los
     output = model(images)  # the same train-mode forward: batch-norm statistics included
     losses = task.per_sample_loss(output, targets)
     positives = positive_anchors(output, targets)
-    assert losses.shape == (3,) and float(losses[2].detach()) == 0.0  # no boxes: no positives, no loss
+    assert (
+        losses.shape == (3,) and float(losses[2].detach()) == 0.0
+    )  # no boxes: no positives, no loss
     assert positives[0] > 0 and positives[1] > 0
     weighted = float((losses * positives).sum() / positives.sum())
     assert weighted == pytest.approx(expected, rel=1e-5)
