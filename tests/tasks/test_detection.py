@@ -142,7 +142,7 @@ def test_per_image_losses_weighted_by_positives_reproduce_torchvisions_batch_los
         losses.shape == (3,) and float(losses[2].detach()) == 0.0
     )  # no boxes: no positives, no loss
     assert positives[0] > 0 and positives[1] > 0
-    weighted = float((losses * positives).sum() / positives.sum())
+    weighted = float((losses.detach() * positives).sum() / positives.sum())
     assert weighted == pytest.approx(expected, rel=1e-5)
     model.eval()  # running batch-norm statistics: an image's loss is its own, batch or not
     with torch.no_grad():
