@@ -116,6 +116,7 @@ def test_ll4al_run_under_torchrun_writes_complete_results_and_picks_what_one_pro
     ]
     assert states(tmp_path / "dist") == states(tmp_path / "single")
     assert result.stdout.count("results: dist/results.jsonl") == 1  # rank 0 alone reports
+    assert result.stdout.count(": strategies ['random'") == 1  # and alone says what runs
 
 
 def test_a_rank_killed_mid_run_fails_the_job_and_a_rerun_resumes(tmp_path):

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,6 @@ def _experiment(
     reference: Path | None = None,
 ) -> int:
     from ll4al.config import load_config
-    from ll4al.distributed import launched_by_torchrun
     from ll4al.experiments.experiment import run_experiment
     from ll4al.experiments.report import write_report
     from ll4al.experiments.results import RESULTS_FILE
@@ -97,15 +95,15 @@ def _experiment(
     config = load_config(config_name, overrides)
     check_name(config.name)  # before it becomes a path
     out_dir = Path(out or Path("runs") / config.name)
-    main = not launched_by_torchrun() or os.environ.get("RANK") == "0"  # rank 0 speaks
-    if main:
-        print(
-            f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
-            f"{config.active.cycles} cycles -> {out_dir}"
-        )
+    main = _is_main_rank(config.device)
+    say = print if main else _silent
+    say(
+        f"{config.name}: strategies {config.strategies}, seeds {config.seeds}, "
+        f"{config.active.cycles} cycles -> {out_dir}"
+    )
     progress = show_progress(quiet)
     run_experiment(config, out_dir, progress=progress, on_cycle=_print_cycle, log=tqdm.write)
-    if not main:
+    if not main:  # rank 0 writes the report
         return 0
     text, report, png = write_report(
         out_dir / RESULTS_FILE,
@@ -215,7 +213,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         raise ConfigError("--out FILE is needed for a config (a project keeps its own encoder)")
     config = load_config(args.config, args.overrides)
     check_runtime(config.device, config.precision)
-    say = _main_rank_print(config.device)  # rank 0 speaks under torchrun
+    say = print if _is_main_rank(config.device) else _silent
     out = Path(args.out)  # refused now rather than after hours of training
     folder = next((p for p in out.parents if p.exists()), Path("."))
     if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
@@ -253,7 +251,7 @@ def _pretrain_project(args: argparse.Namespace, settings: Any) -> int:
     project = Project.open(args.config)
     try:
         check_runtime(project.settings.device, project.settings.precision)
-        say = _main_rank_print(project.settings.device)
+        say = print if _is_main_rank(project.settings.device) else _silent
         say(
             f"{project.folder}: SimCLR pretraining of {project.settings.model.name} on its "
             f"images (labels unused), epochs {settings.epochs}, batch {settings.batch_size}; "
@@ -269,14 +267,17 @@ def _pretrain_project(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def _main_rank_print(device: str) -> Callable[..., None]:
-    """``print`` in a plain process and on torchrun's rank 0, silence on the other ranks
-    (joins torchrun's process group, a no-op in a plain process)."""
+def _is_main_rank(device: str) -> bool:
+    """Whether this process speaks: a plain process, or torchrun's rank 0 (joins torchrun's
+    process group, a no-op in a plain process). The other ranks stay silent."""
     from ll4al.distributed import device_for, init_distributed
     from ll4al.runtime import select_device
 
-    current = init_distributed(device_for(select_device(device)))
-    return print if current.is_main else (lambda *_args, **_kwargs: None)
+    return init_distributed(device_for(select_device(device))).is_main
+
+
+def _silent(*_args: object, **_kwargs: object) -> None:
+    """What the other ranks say."""
 
 
 def build_parser() -> argparse.ArgumentParser:
