@@ -33,6 +33,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """A cache folder of the test's own (``LL4AL_CACHE``), so decoded images and embeddings
+    never leak between tests. Modules that want it for every test say
+    ``pytestmark = pytest.mark.usefixtures("private_cache")``: not autouse here, because
+    Hypothesis refuses function-scoped autouse fixtures on its tests."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LL4AL_CACHE", str(cache))
+    return cache
+
+
 def make_images(n: int = 64, classes: int = 4, seed: int = 0) -> ArrayDataset:
     """Tiny 3x8x8 uint8 images whose class shows in their mean brightness (learnable)."""
     gen = torch.Generator().manual_seed(seed)

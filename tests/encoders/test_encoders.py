@@ -24,10 +24,7 @@ from ll4al.experiments.validation import validate_config
 from ..helpers import tiny_recipe
 from ..project_helpers import TRAINING, answer_batch, export_digits, init_digits_project
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

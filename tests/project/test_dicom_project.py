@@ -42,9 +42,7 @@ FILES = {
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def dicom_folder(root: Path, files: dict[str, str]) -> Path:

@@ -18,9 +18,7 @@ from ..project_helpers import labels_csv, make_box_images, tiny_images, tiny_ini
 NAMES = ["a/x.png", "b/x.png", "a__x.png", "y.png"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -19,10 +19,7 @@ from ll4al.cli import main
 from ..hardening import refused
 from ..project_helpers import tiny_images, tiny_init_args
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def test_query_on_a_one_image_folder(tmp_path, capsys):

@@ -18,9 +18,7 @@ from ..project_helpers import labels_csv, tiny_project
 NAMES = ["X.png", "sub/Y.png", " lead.png", "z.png"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -18,9 +18,7 @@ from ..project_helpers import table, tiny_project
 NAMES = ["a.png", "b.png", "c.png", "d.png", "e.png"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -36,9 +36,7 @@ def digits(tmp_path_factory) -> Path:
     return export_digits(tmp_path_factory.mktemp("digits"))
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def init(project: Path, digits: Path, *extra: str) -> None:

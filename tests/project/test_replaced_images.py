@@ -20,9 +20,7 @@ from ..project_helpers import labels_csv, table, tiny_project
 NAMES = ["a/x.png", "a/y.png", "b/x.png", "b/z.png", "w.png", "v.png"]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture
