@@ -80,6 +80,16 @@ SMOKE: dict[str, Smoke] = {
             r"^heavy modules imported: \[\]$",
         ],
     ),
+    "added_images.py": Smoke(
+        args=["--images", "30", "--side", "16", "--image-size", "8"],
+        expect=[
+            r"^images: 30 \+ 1 added \(16x16, 16-bit\)$",
+            rf"^after adding 1, incremental: {NUMBER} s$",
+            rf"^after adding 1, all decoded again \(before\): {NUMBER} s$",
+            rf"^incremental / all again: {NUMBER} <= 0\.1 (?:ok|MISSED)$",
+            r"^identical pixels: yes$",
+        ],
+    ),
     "frozen_round.py": Smoke(
         args=["--synthetic", "120", "--labels", "10", "--k", "10", "--image-size", "8"],
         expect=[

@@ -223,3 +223,63 @@ def test_the_decoded_image_cache_notices_replaced_files_and_rebuilds_a_broken_ca
     with pytest.warns(UserWarning, match="unreadable.*rebuilding"):
         rebuilt = imagefolder.decode_images(tmp_path / "img", ["x.bmp"], channels=1)
     assert torch.equal(rebuilt, again)
+
+
+class CountingDecoder:
+    """``mapped_image`` that records which files it was asked to decode."""
+
+    def __init__(self) -> None:
+        self.decoded: list[str] = []
+        self.real = imagefolder.mapped_image
+
+    def __call__(self, path, intensity, mode):
+        self.decoded.append(path.name)
+        return self.real(path, intensity, mode)
+
+
+def test_new_and_replaced_images_are_the_only_ones_decoded_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "pool"
+    rng = np.random.default_rng(0)
+    for n in range(6):
+        _png(root / f"{n}.png", rng.integers(0, 255, (4, 4)))
+    counter = CountingDecoder()
+    monkeypatch.setattr(imagefolder, "mapped_image", counter)
+    names = [f"{n}.png" for n in range(6)]
+    imagefolder.decode_images(root, names[:4], channels=1, progress=False)
+    assert counter.decoded == ["0.png", "1.png", "2.png", "3.png"]
+
+    counter.decoded.clear()  # two images added, one replaced by other pixels
+    other = tmp_path / "other.png"
+    _png(other, np.full((4, 4), 9))
+    os.replace(other, root / "1.png")
+    grown = imagefolder.decode_images(root, names, channels=1, progress=False)
+    assert sorted(counter.decoded) == ["1.png", "4.png", "5.png"]
+    assert int(grown[1].min()) == int(grown[1].max()) == 9
+
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "fresh"))  # the same, decoded whole
+    assert torch.equal(imagefolder.decode_images(root, names, channels=1, progress=False), grown)
+    caches = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(caches) == 2 and {p.split(".")[-1] for p in caches} == {"npy", "json"}
+
+    counter.decoded.clear()  # a second project on part of the folder reuses, keeps the whole
+    part = imagefolder.decode_images(root, names[2:], channels=1, progress=False)
+    assert counter.decoded == [] and torch.equal(part, grown[2:])
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    assert torch.equal(imagefolder.decode_images(root, names, channels=1, progress=False), grown)
+    assert counter.decoded == []
+
+
+def test_an_unreadable_earlier_cache_is_decoded_anew_not_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("LL4AL_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "pool"
+    for n in range(3):
+        _png(root / f"{n}.png", np.full((4, 4), n))
+    imagefolder.decode_images(root, ["0.png", "1.png"], channels=1, progress=False)
+    (index,) = (tmp_path / "cache").glob("*.json")
+    index.write_text("{not json")
+    counter = CountingDecoder()
+    monkeypatch.setattr(imagefolder, "mapped_image", counter)
+    images = imagefolder.decode_images(root, ["0.png", "1.png", "2.png"], channels=1)
+    assert counter.decoded == ["0.png", "1.png", "2.png"]
+    assert [int(image.max()) for image in images] == [0, 1, 2]
