@@ -220,3 +220,23 @@ def test_a_project_pretrains_its_encoder_then_labels_from_it(tmp_path, capsys):
     # --out belongs to configs; a project keeps its own encoder
     assert main(["pretrain", str(project), "--out", "x.pt", "--quiet"]) == 2
     assert "--out and --set are for configs" in capsys.readouterr().err
+
+
+def test_status_says_which_images_the_encoder_has_not_seen():
+    from ll4al.project.encoder import describe_encoder
+
+    info = {
+        "source": "ll4al pretrain",
+        "images": 100,
+        "settings": {"epochs": 30},
+        "seconds": 600.0,
+        "device": "cpu (x86_64)",
+        "started": "2026-12-07T10:00:00+00:00",
+    }
+    assert describe_encoder(info, 100) == (
+        "encoder: pretrained on 100 images, 30 epochs, 10 min on cpu (x86_64) "
+        "(2026-12-07T10:00:00+00:00)"
+    )
+    grown = describe_encoder(info, 120)
+    assert "; 20 images were added since, which it has not learned from" in grown
+    assert describe_encoder(None, 120).startswith("encoder: none")

@@ -98,8 +98,9 @@ def _device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
-def describe_encoder(info: dict[str, Any] | None) -> str:
-    """One line for ``status``: which encoder the next round uses."""
+def describe_encoder(info: dict[str, Any] | None, pool_size: int | None = None) -> str:
+    """One line for ``status``: which encoder the next round uses, and, where images were
+    added to the pool since it was pretrained (``pool_size``), that it has not seen them."""
     if info is None:
         return "encoder: none (run `ll4al pretrain PROJECT` to learn one from the pool)"
     if info.get("source") != "ll4al pretrain":
@@ -107,7 +108,14 @@ def describe_encoder(info: dict[str, Any] | None) -> str:
     epochs = info["settings"]["epochs"]
     processes = info.get("processes", 1)  # encoders made before torchrun pretraining: one
     on = info["device"] if processes == 1 else f"{processes} processes, {info['device']} each"
-    return (
+    line = (
         f"encoder: pretrained on {info['images']} images, {epochs} epochs, "
         f"{info['seconds'] / 60:.0f} min on {on} ({info['started']})"
     )
+    unseen = (pool_size or 0) - info["images"]
+    if unseen > 0:
+        line += (
+            f"; {unseen} images were added since, which it has not learned from (`ll4al "
+            "pretrain` again pretrains on the whole pool; until then rounds use it as it is)"
+        )
+    return line

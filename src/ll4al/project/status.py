@@ -275,7 +275,7 @@ def format_status(project: Project, info: dict[str, Any]) -> str:
             f"{info['labels_aside']} labels set aside (given for pixels since replaced; "
             "table labels_aside)"
         )
-    lines.append(describe_encoder(info["encoder"]))
+    lines.append(describe_encoder(info["encoder"], info["images"]))
     last = info["last_round"]
     if last is not None and last["metrics"]:
         metric = project.labels.metric_name
