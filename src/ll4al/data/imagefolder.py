@@ -115,12 +115,19 @@ def _decode_files(
         if shape is None:
             shape = array.shape
         elif array.shape != shape:
-            raise ConfigError(
-                f"images under {root} differ in size ({paths[0]}: {shape[2]}x{shape[1]}, "
-                f"{rel}: {array.shape[2]}x{array.shape[1]}); set an image size to resize them"
-            )
+            raise _differ_in_size(root, paths[0], shape, rel, array.shape)
         images.append(array)
     return np.stack(images)
+
+
+def _differ_in_size(
+    root: Path, first: str, first_shape: Sequence[int], other: str, other_shape: Sequence[int]
+) -> ConfigError:
+    """The error for two images of one folder at different sizes (shapes ``[C, H, W]``)."""
+    return ConfigError(
+        f"images under {root} differ in size ({first}: {first_shape[2]}x{first_shape[1]}, "
+        f"{other}: {other_shape[2]}x{other_shape[1]}); set an image size to resize them"
+    )
 
 
 def decode_images(
@@ -158,7 +165,8 @@ def decode_images(
     digest = hashlib.sha1(settings.encode())
     for entry in entries:
         digest.update(f"\n{entry}".encode())
-    family = f"images-{root.name}-{_short_hash(f'{root.resolve()}:{settings}', 8)}"
+    folder_key = hashlib.sha1(f"{root.resolve()}:{settings}".encode()).hexdigest()[:8]
+    family = f"images-{root.name}-{folder_key}"
     cached = cache_dir() / f"{family}-{digest.hexdigest()[:16]}.npy"
     if cached.exists():
         try:
@@ -166,7 +174,8 @@ def decode_images(
         except (OSError, ValueError, EOFError) as err:
             message = f"decoded-image cache {cached} is unreadable ({err}); rebuilding it"
             warnings.warn(message, stacklevel=2)
-    base = _reusable_cache(family, entries)
+    earlier = _family_indexes(family)
+    base = _reusable_cache(earlier, entries)
     if base is None:
         x = _decode_files(root, paths, size, channels, progress, intensity)
     else:
@@ -174,46 +183,51 @@ def decode_images(
     with atomic_path(cached) as tmp:
         np.save(tmp, x)
     write_json_atomic(cached.with_suffix(".json"), {"entries": entries})
-    _remove_superseded(family, cached, paths)
+    _remove_superseded(earlier, cached, paths)
     return torch.from_numpy(x)
 
 
-def _short_hash(text: str, length: int) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:length]
-
-
-def _reusable_cache(family: str, entries: list[str]) -> tuple[np.ndarray, dict[str, int]] | None:
-    """The earlier cache of this folder and settings sharing the most unchanged files with
-    ``entries``: its pixels (memory-mapped) and the row of each of its files; None if there
-    is none, or none that can be read (it is then simply not reused)."""
-    wanted, best, best_overlap = set(entries), None, 0
+def _family_indexes(family: str) -> dict[Path, list[str]]:
+    """The file list of each earlier cache of this folder and settings, by its index path;
+    an index that cannot be read is left out (its cache is then neither reused nor removed)."""
+    indexes = {}
     for index in cache_dir().glob(f"{family}-*.json"):
         try:
-            rows = read_json(index)["entries"]
-            pixels = np.load(index.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError, KeyError, TypeError, CorruptFileError):
+            entries = read_json(index)["entries"]
+        except (OSError, KeyError, TypeError, CorruptFileError):
             continue
-        if not isinstance(rows, list) or len(rows) != len(pixels) or pixels.ndim != 4:
-            continue
+        if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
+            indexes[index] = entries
+    return indexes
+
+
+def _reusable_cache(
+    earlier: dict[Path, list[str]], entries: list[str]
+) -> tuple[np.ndarray, dict[str, int]] | None:
+    """The earlier cache sharing the most unchanged files with ``entries``: its pixels
+    (memory-mapped) and the row of each of its files; None if there is none, or none whose
+    pixels can be read (it is then simply not reused)."""
+    wanted, best, best_overlap = set(entries), None, 0
+    for index, rows in earlier.items():
         overlap = len(wanted.intersection(rows))
-        if overlap > best_overlap:
+        if overlap <= best_overlap:
+            continue
+        try:
+            pixels = np.load(index.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            continue
+        if len(rows) == len(pixels) and pixels.ndim == 4:
             best, best_overlap = (pixels, {entry: row for row, entry in enumerate(rows)}), overlap
     return best
 
 
-def _remove_superseded(family: str, kept: Path, paths: Sequence[str]) -> None:
-    """Delete this folder's other caches whose every image is among ``paths`` (at this or an
-    older version): the new cache holds all they did. A cache of images the new one lacks (a
-    second project on part of the same folder) is left for its own user."""
+def _remove_superseded(earlier: dict[Path, list[str]], kept: Path, paths: Sequence[str]) -> None:
+    """Delete the earlier caches whose every image is among ``paths`` (at this or an older
+    version): the new cache ``kept`` holds all they did. A cache of images the new one lacks
+    (a second project on part of the same folder) is left for its own user."""
     current = set(paths)
-    for index in cache_dir().glob(f"{family}-*.json"):
-        if index.stem == kept.stem:
-            continue
-        try:
-            files = {entry.rsplit(":", 2)[0] for entry in read_json(index)["entries"]}
-        except (OSError, KeyError, TypeError, AttributeError, CorruptFileError):
-            continue
-        if files <= current:
+    for index, entries in earlier.items():
+        if index.stem != kept.stem and {e.rsplit(":", 2)[0] for e in entries} <= current:
             index.with_suffix(".npy").unlink(missing_ok=True)
             index.unlink(missing_ok=True)
 
@@ -239,10 +253,8 @@ def _decode_changed(
             root, [paths[n] for n in fresh], size, channels, progress, intensity
         )
         if decoded.shape[1:] != pixels.shape[1:]:
-            was, new = paths[kept[0]], paths[fresh[0]]
-            raise ConfigError(
-                f"images under {root} differ in size ({was}: {pixels.shape[3]}x{pixels.shape[2]}"
-                f", {new}: {decoded.shape[3]}x{decoded.shape[2]}); set an image size to resize them"
+            raise _differ_in_size(
+                root, paths[kept[0]], pixels.shape[1:], paths[fresh[0]], decoded.shape[1:]
             )
         x[fresh] = decoded
     return x
